@@ -1,0 +1,33 @@
+"""Celery settings: queues, routes, delivery guarantees and the beat schedule.
+
+Broker and backend URLs come from OPENSPC_BROKER_URL / OPENSPC_REDIS_URL (see
+``openspc.tasks.celery_init_app``); everything else about the queues is here.
+"""
+
+from kombu import Queue
+
+task_queues = (Queue("evaluate"), Queue("publish"), Queue("maintenance"))
+task_default_queue = "maintenance"
+task_routes = {
+    "spc.*": {"queue": "evaluate"},
+    "publish.*": {"queue": "publish"},
+    "maintenance.*": {"queue": "maintenance"},
+}
+
+# A task is acknowledged only once it has finished, and put back when its worker dies, so a
+# killed worker loses nothing; evaluation is idempotent, so a redelivery changes nothing.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+task_ignore_result = True
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": 3600}
+worker_hijack_root_logger = False
+
+beat_schedule = {
+    "sweep-pending-samples": {"task": "spc.sweep_pending", "schedule": 30.0},
+    "publish-outbox": {"task": "publish.sweep_outbox", "schedule": 10.0},
+}

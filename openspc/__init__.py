@@ -1,0 +1,100 @@
+"""OpenSPC: Statistical Process Control backend. ``create_app`` is the app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from openspc.config import Settings, load_settings
+
+
+def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """Build the web app. ``config`` overrides Flask/extension keys (tests pass theirs here)."""
+    from openspc import extensions as ext
+    from openspc import models  # noqa: F401  (registers every table on the metadata)
+    from openspc.api import register_api
+    from openspc.api.errors import register_error_handlers
+    from openspc.api.routing import ApiRule, LenientIntConverter, SlashTolerance
+    from openspc.logging import configure_logging
+    from openspc.realtime import init_realtime
+    from openspc.tasks import celery_init_app
+
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    app = Flask(__name__)
+    app.url_rule_class = ApiRule
+    app.url_map.converters["int"] = LenientIntConverter
+    app.url_map.strict_slashes = False
+    app.config.from_mapping(_flask_config(settings))
+    app.config.update(config or {})
+    app.extensions["openspc_settings"] = settings
+
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=_migrations_dir(), compare_type=True)
+    ext.jwt.init_app(app)
+    ext.limiter.init_app(app)
+    ext.api.init_app(app)
+    register_api(app, ext.api)
+    register_error_handlers(app)
+    celery_init_app(app)
+    init_realtime(app)
+
+    from openspc.dbadmin.engine import configure_engine_events
+
+    configure_engine_events(app)
+
+    wsgi = SlashTolerance(app.wsgi_app, app)
+    if settings.trusted_proxies:
+        wsgi = ProxyFix(wsgi, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+    app.wsgi_app = wsgi
+    return app
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    from flask import current_app
+
+    return (app or current_app).extensions["openspc_settings"]
+
+
+def _migrations_dir() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _flask_config(settings: Settings) -> dict[str, Any]:
+    from datetime import timedelta
+
+    url = settings.sqlalchemy_url
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        engine_options.update(pool_size=10, max_overflow=20, pool_recycle=3600)
+    else:
+        engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "JWT_SECRET_KEY": settings.resolve_jwt_secret(),
+        "JWT_ALGORITHM": "HS256",
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=7),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "RATELIMIT_ENABLED": not settings.dev_mode,
+        "RATELIMIT_DEFAULT": settings.rate_limit_default,
+        "RATELIMIT_STORAGE_URI": settings.message_queue_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "API_TITLE": "OpenSPC",
+        "API_VERSION": settings.app_version,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "OPENAPI_REDOC_PATH": "/redoc",
+        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        "JSON_SORT_KEYS": False,
+    }

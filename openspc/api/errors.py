@@ -1,0 +1,49 @@
+"""The one place that turns errors into the reference's bodies (api.md §E)."""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from openspc.api.routing import PathParamInvalid
+from openspc.errors import ApiError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_TEXT = {404: "Not Found", 405: "Method Not Allowed"}
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unhandled)
+
+
+def _api_error(error: ApiError):
+    response = jsonify({"detail": error.detail})
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def _http_error(error: HTTPException):
+    if isinstance(error, PathParamInvalid):
+        response = jsonify({"detail": error.items})
+    elif error.code == 429:
+        response = jsonify({"error": f"Rate limit exceeded: {error.description}"})
+    else:
+        detail = _HTTP_TEXT.get(error.code) or error.name
+        response = jsonify({"detail": detail})
+    response.status_code = error.code or 500
+    if error.code == 405:
+        allowed = error.get_headers()
+        response.headers.extend([h for h in allowed if h[0] == "Allow"])
+    return response
+
+
+def _unhandled(error: Exception):
+    log.exception("unhandled_error", error=type(error).__name__)
+    response = jsonify({"detail": "Internal Server Error"})
+    response.status_code = 500
+    return response

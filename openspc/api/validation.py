@@ -1,0 +1,188 @@
+"""Marshmallow validation errors in the reference's 422 shape (pydantic's error items).
+
+The reference client shows ``loc.join('.') + ": " + msg``, so the messages are pydantic's own
+texts; the ``type`` of each item is recovered from the message it carries.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import Schema as _Schema
+from marshmallow import fields, validate
+from marshmallow import EXCLUDE
+
+_LOCATIONS = {"json": "body", "query": "query", "view_args": "path", "path": "path",
+              "headers": "header", "cookies": "cookie", "form": "body"}
+
+# Pydantic's texts for the errors marshmallow can raise, with the pydantic ``type`` they map to.
+_TYPES = [
+    (re.compile(r"^Field required$"), "missing"),
+    (re.compile(r"^Input should be a valid integer"), "int_parsing"),
+    (re.compile(r"^Input should be a valid number"), "float_parsing"),
+    (re.compile(r"^Input should be a finite number"), "finite_number"),
+    (re.compile(r"^Input should be a valid boolean"), "bool_parsing"),
+    (re.compile(r"^Input should be a valid string"), "string_type"),
+    (re.compile(r"^Input should be a valid list"), "list_type"),
+    (re.compile(r"^Input should be a valid dictionary"), "dict_type"),
+    (re.compile(r"^Input should be a valid datetime"), "datetime_from_date_parsing"),
+    (re.compile(r"^Input should be greater than or equal to"), "greater_than_equal"),
+    (re.compile(r"^Input should be less than or equal to"), "less_than_equal"),
+    (re.compile(r"^Input should be greater than"), "greater_than"),
+    (re.compile(r"^Input should be less than"), "less_than"),
+    (re.compile(r"^String should have at least"), "string_too_short"),
+    (re.compile(r"^String should have at most"), "string_too_long"),
+    (re.compile(r"^String should match pattern"), "string_pattern_mismatch"),
+    (re.compile(r"^List should have at least"), "too_short"),
+    (re.compile(r"^List should have at most"), "too_long"),
+    (re.compile(r"^Input should be '"), "enum"),
+    (re.compile(r"^Input should not be null"), "none_forbidden"),
+]
+
+fields.Field.default_error_messages.update(
+    required="Field required", null="Input should not be null",
+    validator_failed="Value error, invalid value",
+)
+fields.Integer.default_error_messages.update(
+    invalid="Input should be a valid integer, unable to parse string as an integer",
+)
+fields.Float.default_error_messages.update(
+    invalid="Input should be a valid number, unable to parse string as a number",
+    special="Input should be a finite number",
+)
+fields.Boolean.default_error_messages.update(
+    invalid="Input should be a valid boolean, unable to interpret input",
+)
+fields.String.default_error_messages.update(invalid="Input should be a valid string")
+fields.List.default_error_messages.update(invalid="Input should be a valid list")
+fields.Dict.default_error_messages.update(invalid="Input should be a valid dictionary")
+fields.DateTime.default_error_messages.update(
+    invalid="Input should be a valid datetime", invalid_awareness="Input should be a valid datetime"
+)
+_Schema.error_messages = {"type": "Input should be a valid dictionary"}
+
+
+class Schema(_Schema):
+    """Base schema: unknown fields are ignored, as the reference does."""
+
+    class Meta:
+        unknown = EXCLUDE
+        ordered = True
+
+
+class Range(validate.Validator):
+    """Numeric bounds with pydantic's messages (``ge``/``le`` or strict ``gt``/``lt``)."""
+
+    def __init__(self, min: float | None = None, max: float | None = None,
+                 min_inclusive: bool = True, max_inclusive: bool = True):
+        self.min, self.max = min, max
+        self.min_inclusive, self.max_inclusive = min_inclusive, max_inclusive
+
+    def __call__(self, value: Any) -> Any:
+        if self.min is not None and (value < self.min or (value == self.min and not self.min_inclusive)):
+            op = "greater than or equal to" if self.min_inclusive else "greater than"
+            raise validate.ValidationError(f"Input should be {op} {self.min}")
+        if self.max is not None and (value > self.max or (value == self.max and not self.max_inclusive)):
+            op = "less than or equal to" if self.max_inclusive else "less than"
+            raise validate.ValidationError(f"Input should be {op} {self.max}")
+        return value
+
+
+class Length(validate.Validator):
+    """String or list length with pydantic's messages."""
+
+    def __init__(self, min: int | None = None, max: int | None = None):
+        self.min, self.max = min, max
+
+    def __call__(self, value: Any) -> Any:
+        size = len(value)
+        if isinstance(value, str):
+            if self.min is not None and size < self.min:
+                unit = "character" if self.min == 1 else "characters"
+                raise validate.ValidationError(f"String should have at least {self.min} {unit}")
+            if self.max is not None and size > self.max:
+                unit = "character" if self.max == 1 else "characters"
+                raise validate.ValidationError(f"String should have at most {self.max} {unit}")
+            return value
+        if self.min is not None and size < self.min:
+            unit = "item" if self.min == 1 else "items"
+            raise validate.ValidationError(
+                f"List should have at least {self.min} {unit} after validation, not {size}"
+            )
+        if self.max is not None and size > self.max:
+            unit = "item" if self.max == 1 else "items"
+            raise validate.ValidationError(
+                f"List should have at most {self.max} {unit} after validation, not {size}"
+            )
+        return value
+
+
+class OneOf(validate.Validator):
+    """Enum membership with pydantic's message ("Input should be 'A' or 'B'")."""
+
+    def __init__(self, choices: list[str] | tuple[str, ...]):
+        self.choices = list(choices)
+
+    def __call__(self, value: Any) -> Any:
+        if value not in self.choices:
+            quoted = [f"'{c}'" for c in self.choices]
+            expected = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            raise validate.ValidationError(f"Input should be {expected}")
+        return value
+
+
+class Pattern(validate.Validator):
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.regex = re.compile(pattern)
+
+    def __call__(self, value: Any) -> Any:
+        if not self.regex.search(value):
+            raise validate.ValidationError(f"String should match pattern '{self.pattern}'")
+        return value
+
+
+def error_items(messages: dict, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flatten webargs' ``{location: {field: [msg]}}`` into pydantic's error items."""
+    items: list[dict[str, Any]] = []
+    for location, errors in messages.items():
+        source = _LOCATIONS.get(location, location)
+        _flatten(errors, [source], data.get(location), items)
+    return items
+
+
+def _flatten(errors: Any, loc: list, value: Any, items: list) -> None:
+    if isinstance(errors, dict):
+        for key, sub in errors.items():
+            if key == "_schema":
+                _flatten(sub, loc, value, items)
+                continue
+            index = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else key
+            child = _child(value, index)
+            _flatten(sub, [*loc, index], child if child is not _MISSING else value, items)
+        return
+    for msg in errors if isinstance(errors, list) else [errors]:
+        if isinstance(msg, dict):
+            _flatten(msg, loc, value, items)
+            continue
+        kind = next((t for rx, t in _TYPES if rx.search(msg)), "value_error")
+        text = msg if kind != "value_error" or msg.startswith("Value error") else f"Value error, {msg}"
+        items.append({"type": kind, "loc": loc, "msg": text, "input": _jsonable(value)})
+
+
+_MISSING = object()
+
+
+def _child(value: Any, key: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get(key, _MISSING) if key in value else _MISSING
+    if isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+        return value[key]
+    return _MISSING
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return str(value)

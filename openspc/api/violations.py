@@ -1,0 +1,5 @@
+"""Placeholder until the violations resource lands."""
+
+from openspc.api.blueprint import Blueprint
+
+blp = Blueprint("violations", __name__, url_prefix="/api/v1/violations")

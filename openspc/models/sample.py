@@ -1,0 +1,85 @@
+"""Samples (subgroups), their measurements and edit history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from openspc.extensions import db
+from openspc.models.types import UTCDateTime, utcnow
+
+PENDING = "pending"
+EVALUATED = "evaluated"
+
+
+class Sample(db.Model):
+    __tablename__ = "sample"
+    __table_args__ = (
+        sa.Index("ix_sample_char_id_timestamp", "char_id", "timestamp"),
+        sa.Index("ix_sample_char_id_status", "char_id", "status"),
+        sa.UniqueConstraint("char_id", "sequence", name="uq_sample_char_sequence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    char_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("characteristic.id", ondelete="CASCADE", name="fk_sample_char_id_cascade"),
+        index=True,
+    )
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    batch_number: Mapped[str | None] = mapped_column(sa.String(100))
+    operator_id: Mapped[str | None] = mapped_column(sa.String(100))
+    is_excluded: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    actual_n: Mapped[int] = mapped_column(sa.Integer, server_default="1", default=1)
+    is_undersized: Mapped[bool] = mapped_column(
+        sa.Boolean, server_default=sa.false(), default=False
+    )
+    effective_ucl: Mapped[float | None] = mapped_column(sa.Float)
+    effective_lcl: Mapped[float | None] = mapped_column(sa.Float)
+    z_score: Mapped[float | None] = mapped_column(sa.Float)
+    is_modified: Mapped[bool] = mapped_column(
+        sa.Boolean, server_default=sa.false(), default=False
+    )
+    mean: Mapped[float | None] = mapped_column(sa.Float)
+    range_value: Mapped[float | None] = mapped_column(sa.Float)
+    std_dev: Mapped[float | None] = mapped_column(sa.Float)
+    defect_count: Mapped[int | None] = mapped_column(sa.Integer)
+    sample_size: Mapped[int | None] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(10), server_default=PENDING, default=PENDING)
+    sequence: Mapped[int | None] = mapped_column(sa.Integer)
+    limits_version: Mapped[int | None] = mapped_column(sa.Integer)
+    received_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=sa.func.now(), default=utcnow
+    )
+
+    measurements: Mapped[list[Measurement]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Measurement.id",
+        lazy="selectin",
+    )
+
+
+class Measurement(db.Model):
+    __tablename__ = "measurement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sample.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[float] = mapped_column(sa.Float)
+
+
+class SampleEditHistory(db.Model):
+    __tablename__ = "sample_edit_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sample.id", ondelete="CASCADE"), index=True
+    )
+    edited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_by: Mapped[str | None] = mapped_column(sa.String(255))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    previous_values: Mapped[list] = mapped_column(sa.JSON)
+    new_values: Mapped[list] = mapped_column(sa.JSON)
+    previous_mean: Mapped[float] = mapped_column(sa.Float)
+    new_mean: Mapped[float] = mapped_column(sa.Float)

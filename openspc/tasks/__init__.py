@@ -1,0 +1,36 @@
+"""Celery wiring in Flask's pattern: every task runs inside the app context."""
+
+from __future__ import annotations
+
+from celery import Task
+from flask import Flask
+
+from openspc.extensions import celery
+
+TASK_MODULES = ["openspc.tasks.health"]
+
+
+def celery_init_app(app: Flask) -> None:
+    import celeryconfig
+
+    settings = app.extensions["openspc_settings"]
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery.config_from_object(celeryconfig)
+    celery.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=settings.redis_url or None,
+        task_always_eager=settings.embedded,
+        task_eager_propagates=True,
+        include=TASK_MODULES,
+    )
+    celery.conf.update(app.config.get("CELERY", {}))
+    celery.Task = FlaskTask
+    celery.set_default()
+    app.extensions["celery"] = celery
+    for module in TASK_MODULES:
+        __import__(module)
