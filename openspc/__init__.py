@@ -16,6 +16,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     from openspc import models  # noqa: F401  (registers every table on the metadata)
     from openspc.api import register_api
     from openspc.api.errors import register_error_handlers
+    from openspc.api.request_context import init_request_context
     from openspc.api.routing import ApiRule, LenientIntConverter, SlashTolerance
     from openspc.logging import configure_logging
     from openspc.realtime import init_realtime
@@ -39,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     ext.api.init_app(app)
     register_api(app, ext.api)
     register_error_handlers(app)
+    init_request_context(app)
     celery_init_app(app)
     init_realtime(app)
 

@@ -106,7 +106,8 @@ class Settings:
         """
         if self.jwt_secret:
             return self.jwt_secret
-        return _read_or_create_secret(Path(self.data_dir) / ".jwt_secret", secrets.token_urlsafe(64))
+        path = Path(self.data_dir) / ".jwt_secret"
+        return _read_or_create_secret(path, secrets.token_urlsafe(64))
 
 
 def _read_or_create_secret(path: Path, candidate: str) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from marshmallow import EXCLUDE, fields, validate
 from marshmallow import Schema as _Schema
-from marshmallow import fields, validate
-from marshmallow import EXCLUDE
 
 _LOCATIONS = {"json": "body", "query": "query", "view_args": "path", "path": "path",
               "headers": "header", "cookies": "cookie", "form": "body"}
@@ -80,10 +79,16 @@ class Range(validate.Validator):
         self.min_inclusive, self.max_inclusive = min_inclusive, max_inclusive
 
     def __call__(self, value: Any) -> Any:
-        if self.min is not None and (value < self.min or (value == self.min and not self.min_inclusive)):
+        below = self.min is not None and (
+            value < self.min or (value == self.min and not self.min_inclusive)
+        )
+        above = self.max is not None and (
+            value > self.max or (value == self.max and not self.max_inclusive)
+        )
+        if below:
             op = "greater than or equal to" if self.min_inclusive else "greater than"
             raise validate.ValidationError(f"Input should be {op} {self.min}")
-        if self.max is not None and (value > self.max or (value == self.max and not self.max_inclusive)):
+        if above:
             op = "less than or equal to" if self.max_inclusive else "less than"
             raise validate.ValidationError(f"Input should be {op} {self.max}")
         return value
@@ -127,7 +132,9 @@ class OneOf(validate.Validator):
     def __call__(self, value: Any) -> Any:
         if value not in self.choices:
             quoted = [f"'{c}'" for c in self.choices]
-            expected = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            expected = quoted[0]
+            if len(quoted) > 1:
+                expected = ", ".join(quoted[:-1]) + " or " + quoted[-1]
             raise validate.ValidationError(f"Input should be {expected}")
         return value
 
@@ -158,7 +165,7 @@ def _flatten(errors: Any, loc: list, value: Any, items: list) -> None:
             if key == "_schema":
                 _flatten(sub, loc, value, items)
                 continue
-            index = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else key
+            index = int(key) if isinstance(key, str) and key.isdigit() else key
             child = _child(value, index)
             _flatten(sub, [*loc, index], child if child is not _MISSING else value, items)
         return
@@ -167,8 +174,9 @@ def _flatten(errors: Any, loc: list, value: Any, items: list) -> None:
             _flatten(msg, loc, value, items)
             continue
         kind = next((t for rx, t in _TYPES if rx.search(msg)), "value_error")
-        text = msg if kind != "value_error" or msg.startswith("Value error") else f"Value error, {msg}"
-        items.append({"type": kind, "loc": loc, "msg": text, "input": _jsonable(value)})
+        if kind == "value_error" and not msg.startswith("Value error"):
+            msg = f"Value error, {msg}"
+        items.append({"type": kind, "loc": loc, "msg": msg, "input": _jsonable(value)})
 
 
 _MISSING = object()

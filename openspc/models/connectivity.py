@@ -27,7 +27,9 @@ class MqttBroker(db.Model):
     max_reconnect_delay: Mapped[int] = mapped_column(sa.Integer, server_default="300", default=300)
     use_tls: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), default=False)
     is_active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true(), default=True)
-    payload_format: Mapped[str] = mapped_column(sa.String(20), server_default="json", default="json")
+    payload_format: Mapped[str] = mapped_column(
+        sa.String(20), server_default="json", default="json"
+    )
     outbound_enabled: Mapped[bool] = mapped_column(
         sa.Boolean, server_default=sa.false(), default=False
     )
@@ -61,8 +63,12 @@ class OpcuaServer(db.Model):
     )
     username: Mapped[str | None] = mapped_column(sa.String(255))
     password: Mapped[str | None] = mapped_column(sa.String(500))
-    security_policy: Mapped[str] = mapped_column(sa.String(50), server_default="None", default="None")
-    security_mode: Mapped[str] = mapped_column(sa.String(50), server_default="None", default="None")
+    security_policy: Mapped[str] = mapped_column(
+        sa.String(50), server_default="None", default="None"
+    )
+    security_mode: Mapped[str] = mapped_column(
+        sa.String(50), server_default="None", default="None"
+    )
     is_active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true(), default=True)
     session_timeout: Mapped[int] = mapped_column(sa.Integer, server_default="30000", default=30000)
     publishing_interval: Mapped[int] = mapped_column(

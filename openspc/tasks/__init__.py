@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from celery import Task
 from flask import Flask
 
@@ -18,7 +19,11 @@ def celery_init_app(app: Flask) -> None:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             with app.app_context():
-                return self.run(*args, **kwargs)
+                structlog.contextvars.bind_contextvars(task_id=self.request.id, task=self.name)
+                try:
+                    return self.run(*args, **kwargs)
+                finally:
+                    structlog.contextvars.unbind_contextvars("task_id", "task")
 
     celery.config_from_object(celeryconfig)
     celery.conf.update(
