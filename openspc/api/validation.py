@@ -7,6 +7,7 @@ texts; the ``type`` of each item is recovered from the message it carries.
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 from marshmallow import EXCLUDE, fields, validate
@@ -68,6 +69,20 @@ class Schema(_Schema):
     class Meta:
         unknown = EXCLUDE
         ordered = True
+
+
+class DateTime(fields.DateTime):
+    """An ISO-8601 datetime; output as aware UTC with ``Z``, as pydantic writes model fields.
+
+    Input with no offset is taken as UTC (the database type stores UTC).
+    """
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Range(validate.Validator):
