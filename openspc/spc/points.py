@@ -68,7 +68,8 @@ class Points:
 def _sizes(limits: ControlLimits, sizes: Array | float | None, count: int) -> np.ndarray:
     if sizes is None:
         return np.full(count, float(limits.n))
-    sizes = np.broadcast_to(np.asarray(sizes, dtype=np.float64), (count,))
+    sizes = np.asarray(sizes, dtype=np.float64)
+    sizes = np.full(count, float(sizes)) if sizes.ndim == 0 else sizes.ravel()
     check_finite(sizes, "sizes")
     if (sizes < 1).any():
         raise SPCError(f"non-positive size at position {int(np.argmax(sizes < 1))}")
