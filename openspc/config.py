@@ -44,6 +44,14 @@ def sync_database_url(url: str) -> str:
     return f"{_ASYNC_DRIVERS.get(scheme, scheme)}://{rest}"
 
 
+def _anchor_sqlite_path(url: str) -> str:
+    prefix = "sqlite:///"
+    path = url[len(prefix):] if url.startswith(prefix) else ""
+    if not path or path.startswith(("/", ":memory:", "file:")):
+        return url
+    return prefix + os.path.abspath(path)
+
+
 def _as_bool(value: str | bool) -> bool:
     return value if isinstance(value, bool) else value.strip().lower() in _TRUE
 
@@ -84,7 +92,9 @@ class Settings:
 
     @property
     def sqlalchemy_url(self) -> str:
-        return sync_database_url(self.database_url)
+        """The sync URL. A relative SQLite path is taken from the working directory, as the
+        reference did (Flask-SQLAlchemy would otherwise put it in its instance folder)."""
+        return _anchor_sqlite_path(sync_database_url(self.database_url))
 
     @property
     def embedded(self) -> bool:

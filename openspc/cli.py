@@ -1,0 +1,157 @@
+"""The ``openspc`` command: ``serve``, ``migrate``, ``worker``, ``beat``.
+
+``serve`` is the one-command start of design.md's embedded shape: it brings the schema to the
+head revision (the reference only warned when it was behind), creates the first admin on an
+empty database, then serves the web process with gunicorn's threaded worker, which also
+carries the Socket.IO and raw WebSocket connections (``async_mode="threading"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from openspc.config import Settings, load_settings
+
+CELERY_APP = "workers.celery_app"
+WORKER_QUEUES = "evaluate,publish,maintenance"
+WEB_THREADS = 32
+
+
+def prepare_database(app: Flask) -> None:
+    """Apply pending migrations and bootstrap the admin; print a generated password once.
+
+    The password goes to stdout, never to the structured log, so that log shipping does not
+    carry it.
+    """
+    from flask_migrate import upgrade
+
+    from openspc.extensions import db
+    from openspc.services.bootstrap import bootstrap_admin
+
+    settings: Settings = app.extensions["openspc_settings"]
+    with app.app_context():
+        upgrade()
+        admin = bootstrap_admin(settings)
+        db.session.remove()
+        db.engine.dispose()
+    if admin is None:
+        return
+    if admin.generated_password is None:
+        print(f"Created admin user '{admin.username}' with the password from "
+              "OPENSPC_ADMIN_PASSWORD.", flush=True)
+        return
+    print(
+        "\n"
+        "  OpenSPC admin account created (shown once, not logged):\n"
+        f"    username: {admin.username}\n"
+        f"    password: {admin.generated_password}\n"
+        "  You will be asked to change it at the first login.\n",
+        flush=True,
+    )
+
+
+class WebServer(BaseApplication):
+    """gunicorn run in-process: one worker process, ``WEB_THREADS`` threads.
+
+    The app is built inside the worker (after the fork), so no connection pool or thread of
+    the master process is inherited.
+    """
+
+    def __init__(self, settings: Settings, host: str, port: int):
+        self.settings = settings
+        self.options = {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": WEB_THREADS,
+            "accesslog": None,
+            "errorlog": "-",
+            "control_socket_disable": True,  # one shared path per user: instances would collide
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return _app(self.settings)
+
+
+def _app(settings: Settings) -> Flask:
+    from openspc import create_app
+
+    return create_app(settings=settings)
+
+
+def _prepare_or_exit(settings: Settings) -> None:
+    try:
+        prepare_database(_app(settings))
+    except SQLAlchemyError as exc:
+        url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+        sys.exit(f"openspc: cannot prepare the database {url}: {exc.__class__.__name__}: "
+                 f"{getattr(exc, 'orig', None) or exc}")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    _prepare_or_exit(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"OpenSPC on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", flush=True)
+    WebServer(settings, host, port).run()
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> None:
+    _prepare_or_exit(settings)
+
+
+def _celery(argv: list[str]) -> None:
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", CELERY_APP, *argv])
+
+
+def _worker(args: argparse.Namespace, _settings: Settings) -> None:
+    _celery(["worker", "-Q", WORKER_QUEUES, *args.celery_args])
+
+
+def _beat(args: argparse.Namespace, _settings: Settings) -> None:
+    _celery(["beat", *args.celery_args])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openspc",
+        description="OpenSPC backend. Settings come from OPENSPC_* variables and ./.env.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="apply migrations, create the first admin, serve HTTP and WebSockets"
+    )
+    serve.add_argument("--host", help="bind address (default OPENSPC_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default OPENSPC_PORT, 8000)")
+    serve.set_defaults(run=_serve)
+    commands.add_parser(
+        "migrate", help="apply pending migrations and create the first admin, then exit"
+    ).set_defaults(run=_migrate)
+    for name, run, what in (
+        ("worker", _worker, f"celery -A {CELERY_APP} worker -Q {WORKER_QUEUES} ARGS"),
+        ("beat", _beat, f"celery -A {CELERY_APP} beat ARGS"),
+    ):
+        sub = commands.add_parser(name, help=f"exec {what} (needs OPENSPC_BROKER_URL)")
+        sub.add_argument("celery_args", nargs=argparse.REMAINDER,
+                         help="passed on to celery, e.g. --concurrency 4")
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``openspc`` console script."""
+    args = build_parser().parse_args(argv)
+    args.run(args, load_settings())
