@@ -88,7 +88,7 @@ def require_role(role: str | None, *, allow_password_change: bool = False) -> Ca
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             user = bearer_user()
-            _enforce_password_change(user, allow_password_change)
+            enforce_password_change(user, allow_password_change)
             if role is not None and not has_role_anywhere(user, role):
                 raise Forbidden(_ANY_PLANT_MESSAGES[role])
             g.current_user = user
@@ -100,7 +100,8 @@ def require_role(role: str | None, *, allow_password_change: bool = False) -> Ca
     return decorator
 
 
-def _enforce_password_change(user: User, allowed: bool) -> None:
+def enforce_password_change(user: User, allowed: bool = False) -> None:
+    """403 while the user must change their password, unless allowed here or in dev mode."""
     from openspc import get_settings
 
     if user.must_change_password and not allowed and not get_settings().dev_mode:
