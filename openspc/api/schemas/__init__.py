@@ -1,0 +1,1 @@
+"""Marshmallow request/response schemas, one module per resource (api.md §S)."""
