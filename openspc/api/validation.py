@@ -38,6 +38,10 @@ _TYPES = [
     (re.compile(r"^List should have at most"), "too_long"),
     (re.compile(r"^Input should be '"), "enum"),
     (re.compile(r"^Input should not be null"), "none_forbidden"),
+    (re.compile(r"^Input should be a valid decimal"), "decimal_parsing"),
+    (re.compile(r"^Extra inputs are not permitted"), "extra_forbidden"),
+    (re.compile(r"^Unable to extract tag using discriminator"), "union_tag_not_found"),
+    (re.compile(r"^Input tag '.*' found using"), "union_tag_invalid"),
 ]
 
 fields.Field.default_error_messages.update(
