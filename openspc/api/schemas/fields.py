@@ -45,3 +45,39 @@ class Int(fields.Integer):
                 "Input should be a valid integer, got a number with a fractional part"
             )
         return super()._validated(value)
+
+
+class TaggedUnion(fields.Field):
+    """A pydantic discriminated union: the ``tag`` key picks the schema (api.md §S config).
+
+    The tag is required (422 ``union_tag_not_found``) and must be one of ``choices``
+    (``union_tag_invalid``); a member's own errors are reported under the tag, as pydantic's
+    ``loc`` does (``["body", "config", "MANUAL", "schedule"]``).
+    """
+
+    def __init__(self, tag: str, choices: dict[str, type], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.tag = tag
+        self.choices = choices
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("Input should be a valid dictionary")
+        if self.tag not in value:
+            raise ValidationError(f"Unable to extract tag using discriminator '{self.tag}'")
+        kind = value[self.tag]
+        if not isinstance(kind, str) or kind not in self.choices:
+            expected = ", ".join(f"'{choice}'" for choice in self.choices)
+            raise ValidationError(
+                f"Input tag '{kind}' found using '{self.tag}' does not match any of the "
+                f"expected tags: {expected}"
+            )
+        try:
+            return self.choices[kind]().load(value)
+        except ValidationError as error:
+            raise ValidationError({kind: error.messages}) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        return self.choices[value[self.tag]]().dump(value)
