@@ -1,8 +1,10 @@
 """The one emit helper: every realtime frame leaves through here, from any process.
 
-With a message queue configured, ``socketio.emit`` publishes through Redis, so a frame emitted
-by a Celery worker reaches Socket.IO clients on every web process, and each web process relays
-it to its own raw ``/ws/samples`` sockets. Embedded, both happen in-process.
+``socketio.emit`` hands the frame to the Socket.IO client manager (``relay.py``). With a
+message queue configured that manager publishes it once on Redis, so a frame emitted by a
+Celery worker reaches Socket.IO clients on every web process, and each web process's
+manager also hands it to its own raw ``/ws/samples`` sockets. Embedded, both happen
+in-process.
 """
 
 from __future__ import annotations
@@ -12,10 +14,19 @@ from typing import Any
 from openspc.extensions import socketio
 
 NAMESPACE = "/samples"
+PUSH_TYPES = frozenset({"sample", "violation", "limits_update", "ack_update"})
+_ROOM_PREFIX = "char:"
 
 
 def room_for(characteristic_id: int) -> str:
-    return f"char:{characteristic_id}"
+    return f"{_ROOM_PREFIX}{characteristic_id}"
+
+
+def characteristic_of_room(room: str) -> int | None:
+    """The characteristic id of a ``char:{id}`` room; None for any other room."""
+    if room.startswith(_ROOM_PREFIX) and room[len(_ROOM_PREFIX):].isdigit():
+        return int(room[len(_ROOM_PREFIX):])
+    return None
 
 
 def emit(frame: dict[str, Any], characteristic_id: int | None = None) -> None:

@@ -1,0 +1,93 @@
+"""Socket.IO client managers that also feed this process's raw ``/ws/samples`` sockets.
+
+Every push frame already travels through the Socket.IO client manager, so the raw sockets
+hang off the same path instead of a second channel: embedded, ``LocalRelayManager`` hands
+each frame to the local raw sockets as it emits it; distributed, ``RedisRelayManager`` does
+so in ``_handle_emit``, which python-socketio runs exactly once per web process for each
+published frame (directly in the emitting process, from the Redis listener in every other
+one, which skips its own messages). A frame therefore reaches each raw socket once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import socketio as python_socketio
+
+from openspc.extensions import socketio
+from openspc.realtime.emit import NAMESPACE, PUSH_TYPES, characteristic_of_room
+from openspc.realtime.hub import hub
+
+
+def relay_to_raw(event: str, frame: Any, namespace: str | None, room: Any) -> None:
+    """Pass a Socket.IO push on the ``/samples`` namespace to the matching raw sockets."""
+    if namespace != NAMESPACE or event not in PUSH_TYPES or not isinstance(frame, dict):
+        return
+    if room is None:
+        hub.deliver(frame, None)
+        return
+    characteristic_id = characteristic_of_room(room) if isinstance(room, str) else None
+    if characteristic_id is not None:
+        hub.deliver(frame, characteristic_id)
+
+
+class LocalRelayManager(python_socketio.Manager):
+    """Embedded mode: no message queue, everything in this process."""
+
+    def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None,
+             **kwargs):
+        super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback,
+                     to=to, **kwargs)
+        relay_to_raw(event, data, namespace, to or room)
+
+
+class RedisRelayManager(python_socketio.RedisManager):
+    """Distributed mode: frames cross processes on one Redis pub/sub channel.
+
+    ``initialize`` (which starts the Redis listener) is idempotent because two callers start
+    it: the Socket.IO server on its first connection and the raw endpoint on its first
+    socket (a web process may serve raw sockets only).
+    """
+
+    def __init__(self, url: str, channel: str):
+        super().__init__(url, channel=channel)
+        self._start_lock = threading.Lock()
+        self._started = False
+
+    def initialize(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        super().initialize()
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        super()._handle_emit(message)
+        data = message.get("data")
+        if isinstance(data, list) and len(data) == 1 and not message.get("binary"):
+            relay_to_raw(message.get("event", ""), data[0], message.get("namespace"),
+                         message.get("room"))
+
+
+def client_manager_for(message_queue_url: str) -> python_socketio.Manager:
+    if not message_queue_url:
+        return LocalRelayManager()
+    return RedisRelayManager(message_queue_url, channel=channel_for(message_queue_url))
+
+
+def channel_for(message_queue_url: str) -> str:
+    """The pub/sub channel, named after the Redis database number.
+
+    Pub/sub channels are global to a Redis server whatever the database number, while
+    Celery queues are per database; naming the channel after the database keeps two
+    installations that share a server on different databases from seeing each other's frames.
+    """
+    database = urlparse(message_queue_url).path.strip("/") or "0"
+    return f"openspc-realtime-db{database}"
+
+
+def start_listening() -> None:
+    """Make sure this process receives frames published by others (idempotent)."""
+    socketio.server.manager.initialize()
