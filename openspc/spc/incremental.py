@@ -46,12 +46,26 @@ class RuleEvaluator:
     """
 
     def __init__(self, config: RuleConfig | None = None) -> None:
-        self.config = config or RuleConfig.nelson()
-        window = self.config.window
+        self.config = config = config or RuleConfig.nelson()
+        window = config.window
         self.count = 0
         self._ids: deque[Any] = deque(maxlen=window)
         self._values: deque[float] = deque(maxlen=window)
         self._codes: deque[int] = deque(maxlen=window)
+        self._mask = (1 << window) - 1
+        enabled = set(config.enabled_rules)
+
+        def parameter(rule_id: int, name: str) -> int:
+            """The parameter of an enabled rule, 0 when the rule is disabled."""
+            return config.setting(rule_id).parameters[name] if rule_id in enabled else 0
+
+        self._rule1 = 1 in enabled
+        self._run2, self._run3 = parameter(2, "run_length"), parameter(3, "run_length")
+        self._run4, self._run7 = parameter(4, "run_length"), parameter(7, "run_length")
+        self._run8 = parameter(8, "run_length")
+        self._k5, self._m5 = parameter(5, "k"), parameter(5, "m")
+        self._k6, self._m6 = parameter(6, "k"), parameter(6, "m")
+        self._severity = {rule_id: config.setting(rule_id).severity for rule_id in enabled}
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -59,6 +73,7 @@ class RuleEvaluator:
         self._alternating = self._inside = self._outside = 0
         self._last_step = 0
         self._hi2 = self._lo2 = self._hi1 = self._lo1 = 0
+        self._stale = False
 
     def to_dict(self) -> dict[str, Any]:
         """The persistent state: position counter and the last window points."""
@@ -71,22 +86,31 @@ class RuleEvaluator:
 
     @classmethod
     def from_dict(cls, config: RuleConfig, data: dict[str, Any]) -> RuleEvaluator:
-        """Rebuild an evaluator; counters are replayed from the stored window (O(window))."""
+        """Rebuild an evaluator from :meth:`to_dict` output (counters follow lazily)."""
         evaluator = cls(config)
-        evaluator._load_window(data["ids"], data["values"], data["codes"])
+        evaluator._set_window(data["ids"], data["values"], data["codes"])
         evaluator.count = int(data["count"])
         return evaluator
 
-    def _load_window(self, ids: Sequence[Any], values: Sequence[float], codes: Sequence[int]):
+    def _set_window(self, ids: Sequence[Any], values: Sequence[float], codes: Sequence[int]):
+        """Replace the window; run counters are rebuilt from it on the next :meth:`push`."""
         window = self.config.window
-        self._ids.clear()
-        self._values.clear()
-        self._codes.clear()
+        self._ids = deque(ids[-window:], maxlen=window)
+        self._values = deque((float(v) for v in values[-window:]), maxlen=window)
+        self._codes = deque((int(c) for c in codes[-window:]), maxlen=window)
+        if not len(self._ids) == len(self._values) == len(self._codes):
+            raise SPCError("evaluator state: ids, values and codes differ in length")
+        self._stale = True
+
+    def _rebuild_counters(self) -> None:
+        """Counters from the window alone. A run longer than the window is seen as a run of
+        window length, which is enough: no rule looks further back than the window."""
+        values, codes = list(self._values), list(self._codes)
         self._reset_counters()
-        for point_id, value, code in zip(
-            ids[-window:], values[-window:], codes[-window:], strict=True
-        ):
-            self._advance(point_id, float(value), int(code))
+        previous = None
+        for value, code in zip(values, codes, strict=True):
+            self._count(value, code, previous)
+            previous = value
 
     def push(
         self,
@@ -110,21 +134,24 @@ class RuleEvaluator:
         ucl = center + 3.0 * s if ucl is None else ucl
         lcl = center - 3.0 * s if lcl is None else lcl
         code = classify_one(value, center, s, ucl, lcl)
-        return self._advance(self.count if point_id is None else point_id, value, code)
-
-    def _advance(self, point_id: Any, value: float, code: int) -> list[Violation]:
-        ids = self._ids
-        previous = self._values[-1] if self._values else None
-        ids.append(point_id)
+        if self._stale:
+            self._rebuild_counters()
+        point_id = self.count if point_id is None else point_id
+        self._count(value, code, self._values[-1] if self._values else None)
+        self._ids.append(point_id)
         self._values.append(value)
         self._codes.append(code)
         self.count += 1
+        return self._check(point_id, code)
 
+    def _count(self, value: float, code: int, previous: float | None) -> None:
+        """Advance the O(1) counters by one point."""
         self._above = self._above + 1 if code & ABOVE else 0
         self._below = self._below + 1 if code & BELOW else 0
-        outside = code & (HI1 | LO1)
-        self._inside = 0 if outside else self._inside + 1
-        self._outside = self._outside + 1 if outside else 0
+        if code & (HI1 | LO1):
+            self._inside, self._outside = 0, self._outside + 1
+        else:
+            self._inside, self._outside = self._inside + 1, 0
         step = 0 if previous is None else (value > previous) - (value < previous)
         self._rising = self._rising + 1 if step > 0 else 0
         self._falling = self._falling + 1 if step < 0 else 0
@@ -135,40 +162,35 @@ class RuleEvaluator:
         else:
             self._alternating = 1
         self._last_step = step
-        full = (1 << self.config.window) - 1
-        self._hi2 = ((self._hi2 << 1) | bool(code & HI2)) & full
-        self._lo2 = ((self._lo2 << 1) | bool(code & LO2)) & full
-        self._hi1 = ((self._hi1 << 1) | bool(code & HI1)) & full
-        self._lo1 = ((self._lo1 << 1) | bool(code & LO1)) & full
+        mask = self._mask
+        self._hi2 = ((self._hi2 << 1) | (code & HI2 != 0)) & mask
+        self._lo2 = ((self._lo2 << 1) | (code & LO2 != 0)) & mask
+        self._hi1 = ((self._hi1 << 1) | (code & HI1 != 0)) & mask
+        self._lo1 = ((self._lo1 << 1) | (code & LO1 != 0)) & mask
 
-        hits = []
-        for rule_id in self.config.enabled_rules:
-            setting = self.config.setting(rule_id)
-            params = setting.parameters
-            span = None
-            if rule_id == 1:
-                span = (point_id, point_id) if code & BEYOND else None
-            elif rule_id == 2:
-                fired = max(self._above, self._below) >= params["run_length"]
-                span = self._run_span(params["run_length"]) if fired else None
-            elif rule_id == 3:
-                fired = max(self._rising, self._falling) >= params["run_length"] - 1
-                span = self._run_span(params["run_length"]) if fired else None
-            elif rule_id == 4:
-                fired = self._alternating >= params["run_length"] - 1
-                span = self._run_span(params["run_length"]) if fired else None
-            elif rule_id in (5, 6):
-                high, low = (self._hi2, self._lo2) if rule_id == 5 else (self._hi1, self._lo1)
-                span = self._k_of_m_span(high, low, params["k"], params["m"])
-            elif rule_id == 7:
-                fired = self._inside >= params["run_length"]
-                span = self._run_span(params["run_length"]) if fired else None
-            else:
-                fired = self._outside >= params["run_length"]
-                span = self._run_span(params["run_length"]) if fired else None
-            if span is not None:
-                hits.append(Violation(point_id, rule_id, span[0], span[1], setting.severity))
-        return hits
+    def _check(self, point_id: Any, code: int) -> list[Violation]:
+        """Rules fired by the newest point, in rule order."""
+        spans: list[tuple[int, tuple[Any, Any]]] = []
+        if self._rule1 and code & BEYOND:
+            spans.append((1, (point_id, point_id)))
+        if self._run2 and max(self._above, self._below) >= self._run2:
+            spans.append((2, self._run_span(self._run2)))
+        if self._run3 and max(self._rising, self._falling) >= self._run3 - 1:
+            spans.append((3, self._run_span(self._run3)))
+        if self._run4 and self._alternating >= self._run4 - 1:
+            spans.append((4, self._run_span(self._run4)))
+        if self._k5 and (span := self._k_of_m_span(self._hi2, self._lo2, self._k5, self._m5)):
+            spans.append((5, span))
+        if self._k6 and (span := self._k_of_m_span(self._hi1, self._lo1, self._k6, self._m6)):
+            spans.append((6, span))
+        if self._run7 and self._inside >= self._run7:
+            spans.append((7, self._run_span(self._run7)))
+        if self._run8 and self._outside >= self._run8:
+            spans.append((8, self._run_span(self._run8)))
+        severity = self._severity
+        return [
+            Violation(point_id, rule, first, last, severity[rule]) for rule, (first, last) in spans
+        ]
 
     def _run_span(self, length: int) -> tuple[Any, Any]:
         return self._ids[-length], self._ids[-1]
@@ -192,7 +214,8 @@ class RuleEvaluator:
         """Evaluate a chunk of new points at once (vectorised, seeded with the window).
 
         Same results as calling :meth:`push` for each point, ordered by point then rule.
-        Cost is O(window + len(points)).
+        Cost is O(window + len(points)) with a fixed per-call overhead of a few dozen numpy
+        calls, so chunks of a few hundred points and more run at numpy speed.
         """
         size = len(points)
         if size == 0:
@@ -220,7 +243,6 @@ class RuleEvaluator:
         window = self.config.window
         tail = Flags(*(array[-window:] for array in flags)).pack().tolist()
         tail_ids = [name(position) for position in range(max(0, values.size - window), values.size)]
-        count = self.count + size
-        self._load_window(tail_ids, values[-window:].tolist(), tail)
-        self.count = count
+        self._set_window(tail_ids, values[-window:].tolist(), tail)
+        self.count += size
         return result

@@ -35,6 +35,16 @@ class Points:
     def __len__(self) -> int:
         return int(self.value.size)
 
+    def __getitem__(self, window: slice) -> Points:
+        """A contiguous run of points (views, already validated)."""
+        return Points(
+            self.value[window],
+            self.center[window],
+            self.s[window],
+            self.ucl[window],
+            self.lcl[window],
+        )
+
     @classmethod
     def build(
         cls,

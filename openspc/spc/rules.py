@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -197,11 +198,11 @@ class RuleConfig:
             for s in self.settings
         ]
 
-    @property
+    @cached_property
     def enabled_rules(self) -> tuple[int, ...]:
         return tuple(s.rule_id for s in self.settings if s.enabled)
 
-    @property
+    @cached_property
     def window(self) -> int:
         """History an evaluator keeps: the longest pattern of any rule, enabled or not, so
         that enabling a rule later finds the points it needs."""
@@ -248,9 +249,18 @@ class Flags(NamedTuple):
         return cls(*((codes & bit) != 0 for bit in (ABOVE, BELOW, HI2, LO2, HI1, LO1, BEYOND)))
 
 
+def _scalar_or_array(array: np.ndarray) -> np.ndarray | float:
+    """A broadcast constant (stride 0, as Points.build makes for fixed limits) becomes a
+    scalar, which halves the array passes of :func:`classify`; the arithmetic is identical."""
+    if array.size and array.strides == (0,):
+        return float(array[0])
+    return array
+
+
 def classify(points: Points) -> Flags:
     """Class of every point; the same float expressions as :func:`classify_one`."""
-    x, c, s = points.value, points.center, points.s
+    x = points.value
+    c, s = _scalar_or_array(points.center), _scalar_or_array(points.s)
     return Flags(
         above=x > c,
         below=x < c,
@@ -258,7 +268,7 @@ def classify(points: Points) -> Flags:
         lo2=x < c - 2.0 * s,
         hi1=x > c + s,
         lo1=x < c - s,
-        beyond=(x > points.ucl) | (x < points.lcl),
+        beyond=(x > _scalar_or_array(points.ucl)) | (x < _scalar_or_array(points.lcl)),
     )
 
 
