@@ -1,5 +1,99 @@
-"""Placeholder until the samples resource lands."""
+"""Sample routes (api.md §8): list, submit (single and batch), read, edit, exclude, delete,
+edit history.
+
+Submitting needs operator at the characteristic's plant (checked after validation and the
+404, as the reference); edit, exclude and delete need supervisor at any plant (before
+validation) and at the sample's plant. Reads need operator at the plant.
+"""
+
+from __future__ import annotations
+
+from flask.views import MethodView
 
 from openspc.api.blueprint import Blueprint
+from openspc.api.schemas.samples import (
+    BatchImportRequestSchema,
+    BatchImportResultSchema,
+    SampleCreateSchema,
+    SampleEditHistorySchema,
+    SampleExcludeSchema,
+    SampleListQuerySchema,
+    SamplePageSchema,
+    SampleProcessingResultSchema,
+    SampleResponseSchema,
+    SampleUpdateSchema,
+    parse_batch_items,
+    to_input,
+)
+from openspc.auth.current import current_user
+from openspc.auth.roles import login_required, require_role
+from openspc.services import samples as service
 
-blp = Blueprint("samples", __name__, url_prefix="/api/v1/samples")
+blp = Blueprint("samples", __name__, url_prefix="/api/v1/samples", description="Samples")
+
+
+@blp.route("/")
+class Samples(MethodView):
+    @login_required
+    @blp.arguments(SampleListQuerySchema, location="query")
+    @blp.response(200, SamplePageSchema)
+    def get(self, query):
+        return service.list_samples(current_user(), query)
+
+    @login_required
+    @blp.arguments(SampleCreateSchema)
+    @blp.response(201, SampleProcessingResultSchema)
+    def post(self, data):
+        """Store a sample and answer its verdict; ``status: "pending"`` when the evaluation
+        did not finish within OPENSPC_SAMPLE_WAIT_TIMEOUT or the chart has no limits yet."""
+        service.authorize_submission(current_user(), data["characteristic_id"])
+        return service.create_sample(to_input(data["characteristic_id"], data))
+
+
+@blp.route("/batch")
+class SampleBatch(MethodView):
+    @login_required
+    @blp.arguments(BatchImportRequestSchema)
+    @blp.response(200, BatchImportResultSchema)
+    def post(self, data):
+        """Import up to 1000 samples in one transaction; a failed item writes nothing and is
+        listed in ``errors`` (G-18), the others are stored and evaluated."""
+        service.authorize_submission(current_user(), data["characteristic_id"])
+        items = parse_batch_items(data["characteristic_id"], data["samples"])
+        return service.import_batch(items, evaluate=not data["skip_rule_evaluation"])
+
+
+@blp.route("/<int:sample_id>")
+class SampleItem(MethodView):
+    @login_required
+    @blp.response(200, SampleResponseSchema)
+    def get(self, sample_id):
+        return service.get_sample(current_user(), sample_id)
+
+    @require_role("supervisor")
+    @blp.arguments(SampleUpdateSchema)
+    @blp.response(200, SampleProcessingResultSchema)
+    def put(self, data, sample_id):
+        return service.edit_sample(current_user(), sample_id, data)
+
+    @require_role("supervisor")
+    @blp.response(204)
+    def delete(self, sample_id):
+        service.delete_sample(current_user(), sample_id)
+
+
+@blp.route("/<int:sample_id>/exclude")
+class SampleExclude(MethodView):
+    @require_role("supervisor")
+    @blp.arguments(SampleExcludeSchema)
+    @blp.response(200, SampleResponseSchema)
+    def patch(self, data, sample_id):
+        return service.exclude_sample(current_user(), sample_id, data["is_excluded"])
+
+
+@blp.route("/<int:sample_id>/history")
+class SampleHistory(MethodView):
+    @login_required
+    @blp.response(200, SampleEditHistorySchema(many=True))
+    def get(self, sample_id):
+        return service.sample_history(current_user(), sample_id)

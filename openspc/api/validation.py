@@ -113,11 +113,15 @@ class Range(validate.Validator):
         return value
 
 
-class Length(validate.Validator):
-    """String or list length with pydantic's messages."""
+class Length(validate.Length):
+    """String or list length with pydantic's messages.
+
+    A ``validate.Length`` so that apispec documents it as minLength/maxItems (as a plain
+    validator with ``min``/``max`` it was taken for a numeric range, which breaks on lists).
+    """
 
     def __init__(self, min: int | None = None, max: int | None = None):
-        self.min, self.max = min, max
+        super().__init__(min=min, max=max)
 
     def __call__(self, value: Any) -> Any:
         size = len(value)

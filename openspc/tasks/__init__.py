@@ -8,7 +8,7 @@ from flask import Flask
 
 from openspc.extensions import celery
 
-TASK_MODULES = ["openspc.tasks.health"]
+TASK_MODULES = ["openspc.tasks.health", "openspc.tasks.evaluation"]
 
 
 def celery_init_app(app: Flask) -> None:

@@ -1,0 +1,517 @@
+"""Evaluation of pending samples: in arrival order, exactly once, whatever the workers do.
+
+``evaluate_pending(characteristic_id)`` locks the characteristic's row, takes every pending
+sample (in id order, chunk by chunk), gives each the next ``sequence`` number under the lock
+and evaluates them with the incremental rule engine, whose state (the last points the rules
+need) is persisted on the characteristic. The stored ``sequence`` *is* the arrival order
+(design.md): ids of concurrent transactions may become visible out of order, but the lock
+makes the order in which the evaluator saw them a total order, and a replay follows it.
+
+Why this is exactly-once: a sample leaves ``pending`` in the same transaction that writes its
+violations and its events, and a second task (duplicate, retry, redelivery after a SIGKILL)
+waits on the lock and then finds nothing pending, so it does nothing. The unique constraint
+on (sample, rule) is the last line of defence.
+
+Samples of a characteristic without usable limits stay ``pending``: they are stored and
+shown (G-2) but not judged, and the first limits make the next evaluation judge the whole
+backlog in arrival order (a Phase I study of the very data the limits came from). Marking
+them evaluated with no rules would have lost those verdicts for good.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+import structlog
+
+from openspc import get_settings
+from openspc.extensions import db
+from openspc.models import Characteristic, Sample, Violation
+from openspc.models.sample import EVALUATED, PENDING
+from openspc.models.types import utcnow
+from openspc.services import outbox
+from openspc.services.ingest import insert_returning_ids, np_sample_size
+from openspc.services.limits import limits_in_force
+from openspc.services.rules import rule_settings
+from openspc.services.transaction import transactional
+from openspc.spc import (
+    RULE_NAMES,
+    ChartType,
+    ControlLimits,
+    Points,
+    RuleConfig,
+    RuleEvaluator,
+    SPCError,
+    SubgroupMode,
+    attribute_points,
+    evaluate_batch,
+    variables_points,
+    zone_labels,
+)
+from openspc.spc import Violation as RuleHit
+
+log = structlog.get_logger(__name__)
+
+CHUNK = 2000
+"""Pending samples evaluated per transaction: bounds the lock time under a large backlog."""
+
+CHANNEL = "openspc:evaluated:{}"
+"""Redis channel on which the evaluator announces evaluated sample ids, per characteristic."""
+
+RECHECK_SECONDS = 1.0
+"""A waiter re-reads the database at least this often, in case a notification was lost."""
+
+_POINT_COLUMNS = (
+    Sample.id, Sample.timestamp, Sample.mean, Sample.actual_n, Sample.defect_count,
+    Sample.sample_size, Sample.is_excluded,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What judging a point of one characteristic needs: the limits in force, the subgroup
+    mode, the rule settings and each rule's ``require_acknowledgement``."""
+
+    characteristic_id: int
+    limits: ControlLimits
+    mode: SubgroupMode
+    config: RuleConfig
+    requires_ack: dict[int, bool]
+    version: int | None
+
+    @property
+    def key(self) -> list[Any]:
+        """Identifies the classification of stored window points: any change rebuilds them."""
+        limits = self.limits
+        return [
+            self.version, limits.chart_type.value, self.mode.value, limits.center_line,
+            limits.sigma, limits.ucl, limits.lcl, limits.n, self.config.window,
+        ]
+
+
+def usable_limits(characteristic: Characteristic) -> ControlLimits | None:
+    """The limits that judge this characteristic's points, or None while it has none.
+
+    The derivation is the limits service's (one for every reader, engine.md §17 C9); an np
+    chart is judged at the sample size it is fixed to. Without a stored UCL/LCL, or with a
+    zero or undefined sigma (G-9), there is nothing to judge against.
+    """
+    if characteristic.ucl is None or characteristic.lcl is None:
+        return None
+    n = None
+    if characteristic.chart_type == ChartType.NP.value:
+        n = np_sample_size(characteristic.id)
+    try:
+        limits = limits_in_force(characteristic, n)
+    except SPCError:
+        return None
+    if limits is None or not math.isfinite(limits.sigma) or limits.sigma <= 0:
+        return None
+    return limits
+
+
+def evaluation_context(characteristic: Characteristic) -> Context | None:
+    limits = usable_limits(characteristic)
+    if limits is None:
+        return None
+    settings = rule_settings(characteristic)
+    return Context(
+        characteristic_id=characteristic.id,
+        limits=limits,
+        mode=SubgroupMode(characteristic.subgroup_mode),
+        config=RuleConfig.from_dict(settings),
+        requires_ack={s["rule_id"]: s["require_acknowledgement"] for s in settings},
+        version=characteristic.limits_version,
+    )
+
+
+def points_of(context: Context, rows: Sequence[Any]) -> Points:
+    """The plotted points of stored samples (anything with mean, actual_n, defect_count,
+    sample_size), classified against the context's limits and mode."""
+    limits = context.limits
+    if limits.chart_type.is_attribute:
+        return attribute_points(
+            limits, [r.defect_count for r in rows], [r.sample_size for r in rows],
+            standardized=context.mode == SubgroupMode.STANDARDIZED,
+        )
+    return variables_points(limits, [r.mean for r in rows], [r.actual_n for r in rows],
+                            context.mode)
+
+
+def _mode_fields(context: Context, points: Points, index: int) -> dict[str, float | None]:
+    """z_score (STANDARDIZED) or per-point limits (VARIABLE_LIMITS, attribute charts)."""
+    if context.mode == SubgroupMode.STANDARDIZED:
+        return {"z_score": float(points.value[index]), "effective_ucl": None,
+                "effective_lcl": None}
+    if context.mode == SubgroupMode.VARIABLE_LIMITS or context.limits.chart_type.is_attribute:
+        return {"z_score": None, "effective_ucl": float(points.ucl[index]),
+                "effective_lcl": float(points.lcl[index])}
+    return {"z_score": None, "effective_ucl": None, "effective_lcl": None}
+
+
+def zones_of(characteristic: Characteristic, rows: Sequence[Any]) -> list[str]:
+    """Zone label of each stored sample under the current limits; ``unknown`` without limits
+    (the same derivation the evaluator uses, engine.md §17 C9)."""
+    context = evaluation_context(characteristic)
+    if context is None or not rows:
+        return ["unknown"] * len(rows)
+    return [str(label) for label in zone_labels(points_of(context, rows))]
+
+
+def lock_characteristic(characteristic_id: int) -> Characteristic | None:
+    """Lock the characteristic's row for the rest of the transaction and load it fresh.
+
+    PostgreSQL/MySQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks and would let two
+    deferred transactions read the same pending rows, so there a no-op UPDATE takes the
+    database's write lock first (other writers then wait on the busy timeout).
+    """
+    if db.engine.dialect.name == "sqlite":
+        table = Characteristic.__table__
+        db.session.execute(
+            sa.update(table).where(table.c.id == characteristic_id)
+            .values(eval_sequence=table.c.eval_sequence)
+        )
+    return db.session.execute(
+        sa.select(Characteristic).where(Characteristic.id == characteristic_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _window_before(context: Context, before_sequence: int | None) -> RuleEvaluator:
+    """A fresh evaluator seeded with the last evaluated, non-excluded points (classified
+    with the current limits), optionally only those before ``before_sequence``."""
+    evaluator = RuleEvaluator(context.config)
+    query = sa.select(*_POINT_COLUMNS).where(
+        Sample.char_id == context.characteristic_id, Sample.status == EVALUATED,
+        Sample.is_excluded.is_(False), Sample.sequence.is_not(None),
+    )
+    if before_sequence is not None:
+        query = query.where(Sample.sequence < before_sequence)
+    rows = db.session.execute(
+        query.order_by(Sample.sequence.desc()).limit(context.config.window)
+    ).all()[::-1]
+    if rows:
+        evaluator.evaluate_many(points_of(context, rows), [r.id for r in rows])
+    return evaluator
+
+
+def _evaluator(characteristic: Characteristic, context: Context) -> RuleEvaluator:
+    state = characteristic.eval_state
+    if state and state.get("key") == context.key:
+        return RuleEvaluator.from_dict(context.config, state["evaluator"])
+    return _window_before(context, None)
+
+
+def _store_state(characteristic: Characteristic, context: Context,
+                 evaluator: RuleEvaluator) -> None:
+    characteristic.eval_state = {"key": context.key, "evaluator": evaluator.to_dict()}
+
+
+def violation_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """The 7 fields of a violation in ``sample`` and ``violation`` frames (api.md §R.1)."""
+    return {
+        "id": row["id"],
+        "sample_id": row["sample_id"],
+        "characteristic_id": row["char_id"],
+        "rule_id": row["rule_id"],
+        "rule_name": row["rule_name"],
+        "severity": row["severity"],
+        "timestamp": row["created_at"].isoformat(),
+    }
+
+
+def _insert_violations(context: Context, hits: Iterable[RuleHit]) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows = [
+        {
+            "sample_id": hit.point,
+            "char_id": context.characteristic_id,
+            "rule_id": hit.rule_id,
+            "rule_name": RULE_NAMES[hit.rule_id],
+            "severity": hit.severity.value,
+            "acknowledged": False,
+            "requires_acknowledgement": context.requires_ack.get(hit.rule_id, True),
+            "created_at": now,
+            "first_sample_id": hit.first,
+            "last_sample_id": hit.last,
+            "limits_version": context.version,
+        }
+        for hit in hits
+    ]
+    for row, violation_id in zip(rows, insert_returning_ids(Violation, rows), strict=True):
+        row["id"] = violation_id
+    return rows
+
+
+def evaluate_pending(characteristic_id: int) -> list[int]:
+    """Evaluate every pending sample of a characteristic; returns the ids evaluated.
+
+    One transaction per chunk of pending samples; after each commit the outbox is published
+    and waiting requests are notified. Finding nothing pending (or no limits) does nothing.
+    """
+    evaluated: list[int] = []
+    while True:
+        ids = _evaluate_chunk(characteristic_id)
+        if not ids:
+            break
+        evaluated.extend(ids)
+        _after_commit(characteristic_id, ids)
+        if len(ids) < CHUNK:
+            break
+    return evaluated
+
+
+@transactional
+def _evaluate_chunk(characteristic_id: int) -> list[int]:
+    characteristic = lock_characteristic(characteristic_id)
+    if characteristic is None:
+        return []
+    context = evaluation_context(characteristic)
+    if context is None:
+        return []
+    rows = db.session.execute(
+        sa.select(*_POINT_COLUMNS)
+        .where(Sample.char_id == characteristic_id, Sample.status == PENDING)
+        .order_by(Sample.id)
+        .limit(CHUNK)
+    ).all()
+    if not rows:
+        return []
+    included = [row for row in rows if not row.is_excluded]
+    evaluator = _evaluator(characteristic, context)
+    points = points_of(context, included) if included else None
+    hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
+    violations = _insert_violations(context, hits)
+    by_sample: dict[int, list[dict[str, Any]]] = {}
+    for violation in violations:
+        by_sample.setdefault(violation["sample_id"], []).append(violation)
+
+    position = {row.id: index for index, row in enumerate(included)}
+    zones = zone_labels(points) if points is not None else []
+    sequence = characteristic.eval_sequence or 0
+    updates = []
+    for row in rows:
+        sequence += 1
+        update = {"id": row.id, "status": EVALUATED, "sequence": sequence,
+                  "limits_version": context.version}
+        if row.id in position:
+            update.update(_mode_fields(context, points, position[row.id]))
+            _record_sample_frame(context, row, str(zones[position[row.id]]),
+                                 by_sample.get(row.id, []))
+        updates.append(update)
+    db.session.execute(sa.update(Sample), updates)
+    characteristic.eval_sequence = sequence
+    _store_state(characteristic, context, evaluator)
+    return [row.id for row in rows]
+
+
+def _record_sample_frame(context: Context, row: Any, zone: str,
+                         violations: list[dict[str, Any]]) -> None:
+    payloads = [violation_payload(v) for v in violations]
+    outbox.record({
+        "type": "sample",
+        "characteristic_id": context.characteristic_id,
+        "sample": {
+            "id": row.id,
+            "characteristic_id": context.characteristic_id,
+            "timestamp": row.timestamp.isoformat(),
+            "mean": row.mean,
+            "zone": zone,
+            "in_control": not violations,
+        },
+        "violations": payloads,
+    }, context.characteristic_id)
+    _record_violation_frames(context.characteristic_id, payloads)
+
+
+def _record_violation_frames(characteristic_id: int, payloads: list[dict[str, Any]]) -> None:
+    for payload in payloads:
+        outbox.record({"type": "violation", "violation": payload}, characteristic_id)
+
+
+def publish_outbox() -> None:
+    """After commit: send the committed events. A failure loses nothing (the outbox sweeper
+    resends), so it is logged and never fails the committed use case."""
+    try:
+        outbox.publish_pending()
+    except Exception:
+        db.session.rollback()
+        log.exception("outbox_publish_failed")
+
+
+def _after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
+    """Publish the events and wake the requests waiting for these samples."""
+    publish_outbox()
+    notify_evaluated(characteristic_id, sample_ids)
+
+
+def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[str, Any]]:
+    """Re-judge the evaluated samples from ``sequence`` on, after a change to one of them
+    (an edit, G-12). Part of the caller's transaction, which must hold the characteristic's
+    lock (:func:`lock_characteristic`).
+
+    The window before ``sequence`` seeds the evaluator and every later point is evaluated
+    again under the current limits; a violation that still fires keeps its row (and its
+    acknowledgement), one that no longer fires is deleted, a new one is inserted and
+    announced with a ``violation`` frame. The evaluator state then describes the end of the
+    history, ready for the next pending sample. Returns the new violations.
+    """
+    context = evaluation_context(characteristic)
+    if context is None:
+        return []
+    evaluator = _window_before(context, sequence)
+    tail = db.session.execute(
+        sa.select(*_POINT_COLUMNS).where(
+            Sample.char_id == characteristic.id, Sample.status == EVALUATED,
+            Sample.is_excluded.is_(False), Sample.sequence >= sequence,
+        ).order_by(Sample.sequence)
+    ).all()
+    created: list[dict[str, Any]] = []
+    if tail:
+        points = points_of(context, tail)
+        hits = evaluator.evaluate_many(points, [r.id for r in tail])
+        db.session.execute(sa.update(Sample), [
+            {"id": row.id, "limits_version": context.version, **_mode_fields(context, points, i)}
+            for i, row in enumerate(tail)
+        ])
+        created = _reconcile(context, [r.id for r in tail], hits)
+    _store_state(characteristic, context, evaluator)
+    return created
+
+
+def _reconcile(context: Context, sample_ids: list[int],
+               hits: list[RuleHit]) -> list[dict[str, Any]]:
+    wanted = {(hit.point, hit.rule_id): hit for hit in hits}
+    existing = db.session.execute(
+        sa.select(Violation).where(Violation.sample_id.in_(sample_ids))
+    ).scalars().all()
+    for violation in existing:
+        hit = wanted.pop((violation.sample_id, violation.rule_id), None)
+        if hit is None:
+            db.session.delete(violation)
+        else:
+            violation.first_sample_id, violation.last_sample_id = hit.first, hit.last
+    db.session.flush()
+    created = _insert_violations(context, wanted.values())
+    _record_violation_frames(context.characteristic_id, [violation_payload(v) for v in created])
+    return created
+
+
+def replay(characteristic_id: int) -> list[RuleHit]:
+    """Re-evaluate a characteristic's evaluated history from scratch with the vectorised
+    batch evaluator, in stored sequence order and under the current limits; writes nothing.
+
+    Equal to the stored violations when the limits did not change and no sample was
+    excluded or deleted after its evaluation: the proof that evaluation is deterministic.
+    """
+    characteristic = db.session.get(Characteristic, characteristic_id)
+    context = evaluation_context(characteristic) if characteristic else None
+    if context is None:
+        return []
+    rows = db.session.execute(
+        sa.select(*_POINT_COLUMNS).where(
+            Sample.char_id == characteristic_id, Sample.status == EVALUATED,
+            Sample.is_excluded.is_(False),
+        ).order_by(Sample.sequence)
+    ).all()
+    if not rows:
+        return []
+    result = evaluate_batch(points_of(context, rows), context.config)
+    return result.violations([r.id for r in rows])
+
+
+def characteristics_with_stale_samples(older_than: timedelta) -> list[int]:
+    """Characteristics with limits whose samples have waited longer than ``older_than``
+    (their enqueue failed, or the task died with its worker): the sweeper's work list."""
+    cutoff = utcnow() - older_than
+    return list(db.session.execute(
+        sa.select(Sample.char_id).distinct()
+        .join(Characteristic, Characteristic.id == Sample.char_id)
+        .where(Sample.status == PENDING, Sample.received_at < cutoff,
+               Characteristic.ucl.is_not(None), Characteristic.lcl.is_not(None))
+    ).scalars())
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis | None:
+    """The Redis client for notifications; None when embedded (the task ran eagerly)."""
+    settings = get_settings()
+    url = settings.message_queue_url
+    if settings.embedded or not url:
+        return None
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url)
+    return _clients[url]
+
+
+def notify_evaluated(characteristic_id: int, sample_ids: list[int]) -> None:
+    client = _redis()
+    if client is None:
+        return
+    try:
+        client.publish(CHANNEL.format(characteristic_id), json.dumps(sample_ids))
+    except redis.RedisError:
+        log.warning("evaluation_notify_failed", characteristic_id=characteristic_id)
+
+
+def _still_pending(sample_ids: Collection[int]) -> dict[int, int]:
+    """``{sample_id: characteristic_id}`` of the given samples that are pending and whose
+    characteristic has limits (only those will be evaluated soon). Ends the read
+    transaction so that the next check sees new commits."""
+    if not sample_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Sample.id, Sample.char_id)
+        .join(Characteristic, Characteristic.id == Sample.char_id)
+        .where(Sample.id.in_(list(sample_ids)), Sample.status == PENDING,
+               Characteristic.ucl.is_not(None), Characteristic.lcl.is_not(None))
+    ).all()
+    db.session.rollback()
+    return {row.id: row.char_id for row in rows}
+
+
+def _mentions(message: dict[str, Any], waiting: Collection[int]) -> bool:
+    try:
+        return any(sample_id in waiting for sample_id in json.loads(message["data"]))
+    except (TypeError, ValueError):
+        return True
+
+
+def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]:
+    """Wait up to ``timeout`` seconds until the given samples are evaluated; returns the ids
+    still pending (empty when all are done).
+
+    Embedded, the eager task has already run, so this only checks. Distributed, it
+    subscribes to the evaluator's Redis channels *before* re-reading the database (so a
+    notification cannot slip between the two) and re-reads only when a notification names
+    one of its samples, or every second as a safety net: no tight polling of the database.
+    Samples of a characteristic without limits are not waited for: nothing will judge them.
+    """
+    waiting = _still_pending(sample_ids)
+    client = _redis()
+    if not waiting or client is None:
+        return set(waiting)
+    deadline = time.monotonic() + timeout
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(*{CHANNEL.format(c) for c in waiting.values()})
+        waiting = _still_pending(waiting)
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            message = pubsub.get_message(timeout=min(left, RECHECK_SECONDS))
+            if message is None or _mentions(message, waiting):
+                waiting = _still_pending(waiting)
+    except redis.RedisError:
+        log.warning("evaluation_wait_failed", exc_info=True)
+    finally:
+        pubsub.close()
+    return set(waiting)
