@@ -30,6 +30,11 @@ class RawHub:
         self._clients: set[Recipient] = set()
         self._by_characteristic: dict[int, set[Recipient]] = {}
 
+    def __len__(self) -> int:
+        """How many raw sockets this process holds."""
+        with self._lock:
+            return len(self._clients)
+
     def register(self, client: Recipient) -> None:
         with self._lock:
             self._clients.add(client)
