@@ -1,4 +1,4 @@
-"""Users and per-plant roles (api.md §2): admin only, exact messages, nothing stored on bad input."""
+"""Users and per-plant roles (api.md §2): admin only, exact messages, bad input stores nothing."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def user_count() -> int:
 
 def roles_of(user_id: int) -> dict[int, str]:
     rows = db.session.execute(
-        sa.select(UserPlantRole.plant_id, UserPlantRole.role).where(UserPlantRole.user_id == user_id)
+        sa.select(UserPlantRole.plant_id, UserPlantRole.role)
+        .where(UserPlantRole.user_id == user_id)
     ).all()
     return dict(rows)
 
