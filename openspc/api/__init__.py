@@ -16,6 +16,7 @@ RESOURCE_MODULES = (
     "api_keys",
     "hierarchy",
     "characteristics",
+    "limits",
     "characteristic_config",
     "annotations",
     "samples",
