@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from celery import Task
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from openspc.extensions import celery
 
@@ -18,7 +18,10 @@ def celery_init_app(app: Flask) -> None:
 
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            # Celery finalises task classes once per process, so an eager task called from a
+            # request must take that request's app, not the first app this process built.
+            target = current_app._get_current_object() if has_app_context() else app
+            with target.app_context():
                 structlog.contextvars.bind_contextvars(task_id=self.request.id, task=self.name)
                 try:
                     return self.run(*args, **kwargs)
