@@ -1,6 +1,9 @@
-"""Celery entry point: ``celery -A workers.celery_app worker -Q evaluate,publish,maintenance``."""
+"""Celery entry point: ``celery -A workers.celery_app worker -Q evaluate,publish,maintenance``.
+
+``celery -A`` looks for an attribute named ``app`` first, so ``app`` is the Celery app here.
+"""
 
 from openspc import create_app
 
-app = create_app()
-celery = app.extensions["celery"]
+flask_app = create_app()
+app = celery = flask_app.extensions["celery"]

@@ -429,12 +429,16 @@ def upgrade():
     with op.batch_alter_table('annotation_history', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_annotation_history_annotation_id'), ['annotation_id'], unique=False)
 
+    # settings is written as the JSON text '{}': a JSON-typed literal cannot be rendered in
+    # offline mode (--sql), and every dialect's JSON column takes the text.
     plant = sa.table(
         "plant", sa.column("name", sa.String), sa.column("code", sa.String),
-        sa.column("is_active", sa.Boolean), sa.column("settings", sa.JSON),
+        sa.column("is_active", sa.Boolean), sa.column("settings", sa.String),
     )
-    op.bulk_insert(plant, [{"name": "Default Plant", "code": "DEFAULT", "is_active": True,
-                            "settings": {}}])
+    # A plain INSERT, not bulk_insert: offline, alembic wraps a bulk insert on MSSQL in
+    # SET IDENTITY_INSERT ON, which SQL Server refuses for a row that gives no id.
+    op.execute(plant.insert().values(name="Default Plant", code="DEFAULT", is_active=True,
+                                     settings="{}"))
 
 
 def downgrade():
