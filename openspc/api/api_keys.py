@@ -1,7 +1,8 @@
 """API keys (api.md §11): engineers list, create and update; admins revoke and delete.
 
-Extension: ``permissions`` (``{"characteristics": "all" | [ids]}``) can be set on create and
-update and is returned in every response; the reference fixed it to ``"all"``.
+Extensions: ``permissions`` (``{"characteristics": "all" | [ids]}``) can be set on create and
+update and is returned in every response (the reference fixed it to ``"all"``); ``expires_at``
+can also be changed by PATCH. ``rate_limit_per_minute`` is enforced (``openspc.auth.dual``).
 """
 
 from __future__ import annotations
