@@ -8,7 +8,6 @@ route needs only a login and checks each violation's plant, as the reference.
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import fields
 
 from openspc.api.blueprint import Blueprint
 from openspc.api.schemas.violations import (
@@ -51,7 +50,7 @@ class ViolationStats(MethodView):
 @blp.route("/reason-codes")
 class ReasonCodes(MethodView):
     @login_required
-    @blp.response(200, fields.List(fields.String()))
+    @blp.response(200)
     def get(self):
         return service.REASON_CODES
 
