@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -107,34 +107,37 @@ def capability_report(user: User, char_id: int, window: BaselineFilter) -> dict[
     return indices.to_dict()
 
 
-def display_keys(char_id: int, samples: Sequence[tuple[int, datetime]]) -> dict[int, str]:
-    """``YYMMDD-NNN`` for each (id, timestamp): the UTC date and the 1-based position among
-    the characteristic's samples of that day ordered by (timestamp, id), excluded counted.
+def display_keys(samples: Sequence[Any]) -> dict[int, str]:
+    """``YYMMDD-NNN`` for each sample (anything with ``id``, ``char_id``, ``timestamp``): the
+    UTC date and the 1-based position among its characteristic's samples of that day ordered
+    by (timestamp, id), excluded ones counted (api.md §8).
 
-    One query over the days the samples span.
+    One query per characteristic, over the days its samples span.
     """
-    if not samples:
-        return {}
-    days = sorted({_day(timestamp) for _, timestamp in samples})
-    first = datetime.combine(days[0], time.min, UTC)
-    last = datetime.combine(days[-1], time.min, UTC) + timedelta(days=1)
-    rows = db.session.execute(
-        sa.select(Sample.id, Sample.timestamp)
-        .where(Sample.char_id == char_id, Sample.timestamp >= first, Sample.timestamp < last)
-        .order_by(Sample.timestamp, Sample.id)
-    ).all()
-    wanted = {sample_id for sample_id, _ in samples}
-    position: dict[Any, int] = defaultdict(int)
-    keys = {}
-    for row in rows:
-        day = _day(row.timestamp)
-        position[day] += 1
-        if row.id in wanted:
-            keys[row.id] = f"{day:%y%m%d}-{position[day]:03d}"
+    by_characteristic: dict[int, list[Any]] = defaultdict(list)
+    for sample in samples:
+        by_characteristic[sample.char_id].append(sample)
+    keys: dict[int, str] = {}
+    for char_id, group in by_characteristic.items():
+        days = sorted({_day(sample.timestamp) for sample in group})
+        first = datetime.combine(days[0], time.min, UTC)
+        last = datetime.combine(days[-1], time.min, UTC) + timedelta(days=1)
+        rows = db.session.execute(
+            sa.select(Sample.id, Sample.timestamp)
+            .where(Sample.char_id == char_id, Sample.timestamp >= first, Sample.timestamp < last)
+            .order_by(Sample.timestamp, Sample.id)
+        ).all()
+        wanted = {sample.id for sample in group}
+        position: dict[date, int] = defaultdict(int)
+        for row in rows:
+            day = _day(row.timestamp)
+            position[day] += 1
+            if row.id in wanted:
+                keys[row.id] = f"{day:%y%m%d}-{position[day]:03d}"
     return keys
 
 
-def _day(timestamp: datetime):
+def _day(timestamp: datetime) -> date:
     return timestamp.astimezone(UTC).date()
 
 
@@ -169,6 +172,7 @@ def _chart_samples(
 ) -> list[sa.Row]:
     query = sa.select(
         Sample.id,
+        Sample.char_id,
         Sample.timestamp,
         Sample.mean,
         Sample.range_value,
@@ -270,7 +274,7 @@ def _data_points(
     zones = zone_labels(points)
     moving = [None, *moving_ranges(means).tolist()] if chart_type == ChartType.I_MR else None
     violations = _violations_by_sample(samples)
-    keys = display_keys(characteristic.id, [(row.id, row.timestamp) for row in samples])
+    keys = display_keys(samples)
     data = []
     for i, row in enumerate(samples):
         found = violations.get(row.id, [])

@@ -151,6 +151,38 @@ def test_p_chart_recalculation(client, factory, auth):
     assert versions(char.id)[0].secondary_chart is None
 
 
+def test_xbar_s_recalculation(client, factory, auth):
+    char = factory.characteristic(subgroup_size=3, chart_type="xbar_s")
+    subgroups = [[1.0, 2.0, 4.0], [2.0, 2.5, 3.0], [0.5, 2.0, 3.5]]
+    add_samples(char, subgroups)
+
+    response = client.post(url(char.id) + "?min_samples=3", headers=auth)
+
+    c4 = math.sqrt(2 / 2) * math.gamma(3 / 2) / math.gamma(2 / 2)  # c4(3) = 0.886227
+    s_bar = statistics.mean(statistics.stdev(group) for group in subgroups)
+    sigma = s_bar / c4
+    x_bar = statistics.mean(statistics.mean(group) for group in subgroups)
+    assert response.status_code == 200, response.json
+    assert response.json["calculation"]["method"] == "s_bar_c4"
+    assert response.json["calculation"]["sigma"] == pytest.approx(sigma)
+    assert response.json["after"]["ucl"] == pytest.approx(x_bar + 3 * sigma / math.sqrt(3))
+    [version] = versions(char.id)
+    assert version.secondary_chart == "s"
+    assert version.secondary_center_line == pytest.approx(s_bar)
+
+
+def test_c_chart_recalculation(client, factory, auth):
+    char = factory.characteristic(chart_type="c")
+    add_attribute_samples(char, [2, 4, 3, 5, 1], [1] * 5)
+
+    response = client.post(url(char.id) + "?min_samples=5", headers=auth)
+
+    assert response.status_code == 200, response.json
+    after = response.json["after"]
+    assert after == {"center_line": 3.0, "ucl": pytest.approx(3 + 3 * math.sqrt(3)), "lcl": 0.0}
+    assert response.json["calculation"]["method"] == "poisson"
+
+
 # --- which samples are used ---------------------------------------------------------------
 
 
