@@ -37,6 +37,10 @@ from .rules import (
     classify_one,
 )
 
+SMALL_CHUNK = 64
+"""Below this many points a Python loop of :meth:`RuleEvaluator.push` beats the numpy
+kernel's fixed per-call cost."""
+
 
 class RuleEvaluator:
     """Rolling rule evaluation; one instance per characteristic (and limits version, C11).
@@ -214,8 +218,9 @@ class RuleEvaluator:
         """Evaluate a chunk of new points at once (vectorised, seeded with the window).
 
         Same results as calling :meth:`push` for each point, ordered by point then rule.
-        Cost is O(window + len(points)) with a fixed per-call overhead of a few dozen numpy
-        calls, so chunks of a few hundred points and more run at numpy speed.
+        Cost is O(window + len(points)) with a fixed per-call overhead of about a hundred
+        numpy calls, so chunks shorter than ``SMALL_CHUNK`` go through :meth:`push`
+        instead (measured crossover, bench/bench_engine.py).
         """
         size = len(points)
         if size == 0:
@@ -225,6 +230,15 @@ class RuleEvaluator:
             ids = range(self.count, self.count + size)
         elif len(ids) != size:
             raise SPCError(f"{size} points but {len(ids)} ids")
+        if size < SMALL_CHUNK:
+            columns = (points.value, points.center, points.s, points.ucl, points.lcl)
+            return [
+                hit
+                for (value, center, s, ucl, lcl), point_id in zip(
+                    zip(*(column.tolist() for column in columns), strict=True), ids, strict=True
+                )
+                for hit in self.push(value, center, s, ucl, lcl, point_id)
+            ]
         prefix = len(self._values)
         flags = classify(points)
         if prefix:

@@ -1,8 +1,12 @@
 """Shared helper: run all three evaluation paths and insist they agree."""
 
 import json
+from unittest import mock
 
 from openspc.spc import Points, RuleConfig, RuleEvaluator, evaluate_batch
+
+# Route every chunk, however short, through the seeded numpy kernel instead of push().
+KERNEL_ONLY = mock.patch("openspc.spc.incremental.SMALL_CHUNK", 0)
 
 
 def fired(values, config=None, center=0.0, s=1.0, ucl=None, lcl=None):
@@ -23,11 +27,9 @@ def fired(values, config=None, center=0.0, s=1.0, ucl=None, lcl=None):
 
     chunked = []
     evaluator = RuleEvaluator(config)
-    for start in range(0, len(points), 4):
-        chunk = slice(start, start + 4)
-        chunked += evaluator.evaluate_many(
-            Points(*(getattr(points, f)[chunk] for f in ("value", "center", "s", "ucl", "lcl")))
-        )
+    with KERNEL_ONLY:
+        for start in range(0, len(points), 4):
+            chunked += evaluator.evaluate_many(points[start : start + 4])
     assert batch == pushed == chunked
     return {(v.point, v.rule_id, v.first, v.last) for v in batch}
 

@@ -1,6 +1,7 @@
 """Property tests: incremental (per point and chunked, with state round-trips), batch and a
 deliberately naive re-scan written here from the rule definitions agree on random data."""
 
+import contextlib
 import json
 import random
 
@@ -16,6 +17,8 @@ from openspc.spc import (
     xbar_r_limits,
     xbar_s_limits,
 )
+
+from .rule_helpers import KERNEL_ONLY
 
 
 def naive(values, centers, sigmas, ucls, lcls, config):
@@ -100,7 +103,7 @@ def series(draw):
 
 
 @settings(max_examples=80, deadline=None)
-@given(series(), configs(), st.lists(st.integers(1, 12), min_size=1, max_size=20))
+@given(series(), configs(), st.lists(st.integers(1, 70), min_size=1, max_size=20))
 def test_incremental_batch_and_naive_agree(data, config, chunk_sizes):
     values, centers, sigmas = data
     points = Points.build(values, centers, sigmas)
@@ -118,16 +121,19 @@ def test_incremental_batch_and_naive_agree(data, config, chunk_sizes):
             pushed.add((v.point, v.rule_id, v.first, v.last))
     assert pushed == expected
 
-    evaluator = RuleEvaluator(config)
-    chunked, start, turn = set(), 0, 0
-    while start < len(values):
-        stop = start + chunk_sizes[turn % len(chunk_sizes)]
-        chunk = Points.build(values[start:stop], centers[start:stop], sigmas[start:stop])
-        for v in evaluator.evaluate_many(chunk):
-            chunked.add((v.point, v.rule_id, v.first, v.last))
-        evaluator = RuleEvaluator.from_dict(config, json.loads(json.dumps(evaluator.to_dict())))
-        start, turn = stop, turn + 1
-    assert chunked == expected
+    for kernel_only in (True, False):
+        evaluator = RuleEvaluator(config)
+        chunked, start, turn = set(), 0, 0
+        with KERNEL_ONLY if kernel_only else contextlib.nullcontext():
+            while start < len(values):
+                stop = start + chunk_sizes[turn % len(chunk_sizes)]
+                chunk = Points.build(values[start:stop], centers[start:stop], sigmas[start:stop])
+                for v in evaluator.evaluate_many(chunk):
+                    chunked.add((v.point, v.rule_id, v.first, v.last))
+                state = json.loads(json.dumps(evaluator.to_dict()))
+                evaluator = RuleEvaluator.from_dict(config, state)
+                start, turn = stop, turn + 1
+        assert chunked == expected
 
 
 @settings(max_examples=30, deadline=None)
