@@ -56,8 +56,14 @@ def _tables() -> set[str]:
 
 
 def _model_differences() -> list:
+    """Tables, columns, types, nullability, indexes, unique and foreign keys; server defaults
+    too except on MySQL/MariaDB, where alembic compares expression defaults (``now()``,
+    ``true()``) as text and reports every one of them as changed."""
+    compare_defaults = db.engine.dialect.name not in ("mysql", "mariadb")
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": compare_defaults}
+        )
         return compare_metadata(context, db.metadata)
 
 
