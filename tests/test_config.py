@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +147,9 @@ def test_no_broker_means_embedded_and_a_redis_broker_carries_the_message_queue()
     split = load_settings(env={"OPENSPC_BROKER_URL": "amqp://mq//",
                                "OPENSPC_REDIS_URL": "redis://r:6379/1"}, env_file="")
     assert split.message_queue_url == "redis://r:6379/1"
+
+
+def test_the_readme_documents_every_variable():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(OPENSPC_[A-Z_]+)` \|", readme, re.MULTILINE))
+    assert documented == {f"OPENSPC_{f.name.upper()}" for f in ALL_FIELDS}
