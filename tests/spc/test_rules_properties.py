@@ -102,7 +102,7 @@ def series(draw):
     return values, centers, sigmas
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(series(), configs(), st.lists(st.integers(1, 70), min_size=1, max_size=20))
 def test_incremental_batch_and_naive_agree(data, config, chunk_sizes):
     values, centers, sigmas = data
@@ -173,7 +173,7 @@ subgroup_lists = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(subgroup_lists, st.randoms(use_true_random=False))
 def test_limits_do_not_depend_on_subgroup_order(groups, rnd: random.Random):
     shuffled = groups[:]
