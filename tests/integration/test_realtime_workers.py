@@ -1,11 +1,12 @@
 """Realtime across processes: gunicorn web processes, Redis, and frames emitted elsewhere.
 
-Two web processes run under gunicorn (``-k gthread``) with the Redis message queue; frames
-are emitted by another process (a plain Python process with the app context calling
-``openspc.realtime.emit.emit``, as the Celery publish task does) and by the test process
-acting as a third web process. A python-socketio client and raw WebSocket clients, spread
-over the web processes, must each receive exactly the frames of the characteristics they
-subscribed to, once, and nothing else.
+Two web processes run under gunicorn (``-k gthread``) with the Redis message queue and a
+Celery worker on the same Redis; frames are emitted by another process (a plain Python
+process with the app context calling ``openspc.realtime.emit.emit``), by the test process
+acting as a third web process, and by the real pipeline: ``POST /api/v1/samples`` evaluated
+by the Celery worker, then set-limits and acknowledge on the web processes. A python-socketio
+client and raw WebSocket clients, spread over the web processes, must each receive exactly
+the frames of the characteristics they subscribed to, once, and nothing else.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ with app.app_context():
 class Stack:
     env: dict[str, str]
     web: list[str]           # host:port of each gunicorn web process
+    worker_log: Path
     operator_token: str      # operator at plant A
     admin_token: str
     a1: int
     a2: int
     b1: int                  # plant B
+    c1: int                  # plant A, with limits (ucl 13, lcl 7)
+    c2: int                  # plant A, with limits (ucl 13, lcl 7)
 
 
 def _free_port() -> int:
@@ -82,6 +86,21 @@ def _start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Pop
     ]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+               "-Q", "evaluate,publish,maintenance", "--pool", "solo", "--without-mingle",
+               "--without-gossip", "-n", f"realtime-{os.getpid()}@%h", "--loglevel", "INFO"]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_worker_ready(stack: Stack) -> None:
+    deadline = time.monotonic() + 90
+    while " ready." not in stack.worker_log.read_text():
+        assert time.monotonic() < deadline, f"worker not ready:\n{stack.worker_log.read_text()}"
+        time.sleep(0.2)
 
 
 def _wait_healthy(address: str, process: subprocess.Popen, log: Path) -> None:
@@ -109,7 +128,8 @@ def _stop(process: subprocess.Popen) -> None:
 def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
     """Seeded SQLite file, two gunicorn web processes on it, and this process's app."""
     tmp_path = tmp_path_factory.mktemp("realtime")
-    overrides = {"OPENSPC_REDIS_URL": f"{redis_url}/{REDIS_DB}"}
+    queue = f"{redis_url}/{REDIS_DB}"
+    overrides = {"OPENSPC_REDIS_URL": queue, "OPENSPC_BROKER_URL": queue}
     shutil.copy(migrated_template, tmp_path / "openspc.db")
     settings = make_settings(tmp_path, **overrides)
     app = create_app({"RATELIMIT_ENABLED": False}, settings=settings)
@@ -123,6 +143,8 @@ def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
             "a1": factory.characteristic(node_a).id,
             "a2": factory.characteristic(node_a).id,
             "b1": factory.characteristic(node_b).id,
+            **{name: factory.characteristic(node_a, ucl=13.0, lcl=7.0, center_line=10.0,
+                                            sigma=1.0).id for name in ("c1", "c2")},
         }
         db.engine.dispose()
 
@@ -137,14 +159,16 @@ def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
     })
     logs = [tmp_path / f"gunicorn{n}.log" for n in range(2)]
     addresses = [f"127.0.0.1:{_free_port()}" for _ in logs]
-    processes = []
+    worker_log = tmp_path / "worker.log"
+    redis.Redis.from_url(queue).flushdb()  # no task left over from an earlier run
+    processes = [_start_worker(env, worker_log)]
     try:
         for address, log in zip(addresses, logs, strict=True):
             processes.append(_start_gunicorn(env, int(address.rpartition(":")[2]), log))
-        for address, process, log in zip(addresses, processes, logs, strict=True):
+        for address, process, log in zip(addresses, processes[1:], logs, strict=True):
             _wait_healthy(address, process, log)
         with app.app_context():
-            yield Stack(env=env, web=addresses, **seeded)
+            yield Stack(env=env, web=addresses, worker_log=worker_log, **seeded)
             db.engine.dispose()
     finally:
         for process in processes:
@@ -262,6 +286,85 @@ def test_a_frame_emitted_by_a_web_process_reaches_its_own_sockets_once(stack, ap
     local.close()
     remote.close()
     sio.disconnect()
+
+
+def test_frames_of_the_real_pipeline_reach_the_subscribers(stack):
+    """Samples posted to one web process are evaluated by the Celery worker, whose
+    ``sample`` and ``violation`` frames reach clients on both web processes; set-limits and
+    acknowledge (run by the web processes) push ``limits_update`` and ``ack_update``."""
+    _wait_worker_ready(stack)
+    sio = socketio_client(stack.web[0], stack.operator_token)
+    sio.call("subscribe", {"characteristic_id": stack.c1})
+    sio.receive(timeout=5)
+    raw = raw_socket(stack.web[1], stack.operator_token)
+    ask(raw, {"type": "subscribe", "characteristic_id": stack.c2})
+    _wait_for_listeners(stack, 2)
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {stack.admin_token}"
+
+    def post_sample(address: str, characteristic_id: int, value: float) -> dict:
+        response = api.post(f"http://{address}/api/v1/samples/", timeout=30,
+                            json={"characteristic_id": characteristic_id, "measurements": [value]})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    out_c1 = post_sample(stack.web[1], stack.c1, 20.0)      # beyond UCL: rule 1
+    in_c2 = post_sample(stack.web[0], stack.c2, 10.0)       # in control
+    out_c2 = post_sample(stack.web[0], stack.c2, 0.0)       # beyond LCL: rule 1
+    assert [len(r["violations"]) for r in (out_c1, in_c2, out_c2)] == [1, 0, 1]
+    evaluated = [line for line in stack.worker_log.read_text().splitlines()
+                 if "spc.evaluate_pending[" in line and "succeeded" in line]
+    assert evaluated, "the samples were not evaluated by the Celery worker"
+    limits = {"ucl": 14.0, "lcl": 6.0, "center_line": 10.0, "sigma": 1.2}
+    response = api.post(f"http://{stack.web[1]}/api/v1/characteristics/{stack.c1}/set-limits",
+                        json=limits, timeout=30)
+    assert response.status_code == 200, response.text
+    acknowledged = []
+    for result, characteristic_id in ((out_c1, stack.c1), (out_c2, stack.c2)):
+        violation_id = result["violations"][0]["violation_id"]
+        response = api.post(f"http://{stack.web[0]}/api/v1/violations/{violation_id}/acknowledge",
+                            json={"user": "alice", "reason": "tool change"}, timeout=30)
+        assert response.status_code == 200, response.text
+        acknowledged.append((violation_id, characteristic_id))
+
+    c1_frames = _socketio_frames(sio, 5)
+    c2_frames = _raw_frames(raw, 5)
+    assert [f["type"] for f in c1_frames] == [
+        "sample", "violation", "limits_update", "ack_update", "ack_update"]
+    assert [f["type"] for f in c2_frames] == [
+        "sample", "sample", "violation", "ack_update", "ack_update"]
+    _check_sample_frames(c1_frames[:2], out_c1, stack.c1)
+    _check_sample_frames([c2_frames[0]], in_c2, stack.c2)
+    _check_sample_frames(c2_frames[1:3], out_c2, stack.c2)
+    assert c1_frames[2] == {"type": "limits_update", "characteristic_id": stack.c1,
+                            "ucl": 14.0, "lcl": 6.0, "center_line": 10.0}
+    for frames in (c1_frames[3:], c2_frames[3:]):
+        assert [(f["violation_id"], f["characteristic_id"], f["ack_user"], f["ack_reason"],
+                 f["acknowledged"]) for f in frames] == [
+            (v, c, "alice", "tool change", True) for v, c in acknowledged]
+    sio.disconnect()
+    raw.close()
+
+
+def _check_sample_frames(frames: list[dict], result: dict, characteristic_id: int) -> None:
+    """A ``sample`` frame (and its ``violation`` frame, if any) against the POST's result."""
+    sample_frame, *violation_frames = frames
+    assert sample_frame["characteristic_id"] == characteristic_id
+    sample = sample_frame["sample"]
+    assert (sample["id"], sample["characteristic_id"], sample["mean"], sample["in_control"],
+            sample["zone"]) == (result["sample_id"], characteristic_id, result["mean"],
+                                result["in_control"], result["zone"])
+    expected = [(v["violation_id"], v["rule_id"], v["rule_name"], v["severity"])
+                for v in result["violations"]]
+    pushed = [(v["id"], v["rule_id"], v["rule_name"], v["severity"])
+              for v in sample_frame["violations"]]
+    announced = [(f["violation"]["id"], f["violation"]["rule_id"], f["violation"]["rule_name"],
+                  f["violation"]["severity"]) for f in violation_frames]
+    assert pushed == expected
+    assert announced == expected
+    for violation in sample_frame["violations"] + [f["violation"] for f in violation_frames]:
+        assert violation["sample_id"] == result["sample_id"]
+        assert violation["characteristic_id"] == characteristic_id
 
 
 @pytest.fixture
