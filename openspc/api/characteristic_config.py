@@ -38,6 +38,8 @@ class CharacteristicConfigItem(MethodView):
     @blp.arguments(CharacteristicConfigUpdateSchema)
     @blp.response(200, CharacteristicConfigResponseSchema)
     def put(self, data, char_id):
+        """Upsert. Engineer at the owning plant, not merely at any plant as the reference
+        checks (a gap we close)."""
         characteristic = authorize_characteristic(current_user(), char_id, "engineer")
         return service.put_config(characteristic, data["config"])
 

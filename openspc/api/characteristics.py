@@ -81,4 +81,6 @@ class CharacteristicRules(MethodView):
     @blp.arguments(NelsonRuleConfigSchema(many=True))
     @blp.response(200, NelsonRuleResponseSchema(many=True))
     def put(self, items, char_id):
+        """Update the listed rules only (G-17). Engineer at the owning plant, not merely at
+        any plant as the reference checks (a gap we close)."""
         return update_rules(authorize_characteristic(current_user(), char_id, "engineer"), items)
