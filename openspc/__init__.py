@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.url_rule_class = ApiRule
     app.url_map.converters["int"] = LenientIntConverter
     app.url_map.strict_slashes = False
+    app.json.sort_keys = False
     app.config.from_mapping(_flask_config(settings))
     app.config.update(config or {})
     app.extensions["openspc_settings"] = settings
@@ -98,5 +99,4 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         "OPENAPI_REDOC_PATH": "/redoc",
         "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
-        "JSON_SORT_KEYS": False,
     }
