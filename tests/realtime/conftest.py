@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from openspc.auth.tokens import issue_access_token
 
-HEARTBEAT = 0.4
+HEARTBEAT = 1.0  # seconds between WebSocket pings in these tests (production: 30)
 
 
 @pytest.fixture
