@@ -20,6 +20,7 @@ from openspc.realtime.emit import room_for
 from openspc.realtime.protocol import Frame, reply
 
 _LIFECYCLE_EVENTS = ("connect", "disconnect")
+_UNKNOWN = "unknown_event"
 
 
 class _RoomSubscriptions:
@@ -63,9 +64,10 @@ class SamplesNamespace(Namespace):
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Route events without a handler to ``on_unknown_event`` (R.1 "Unknown message type")."""
-        if event not in _LIFECYCLE_EVENTS and not hasattr(self, f"on_{event}"):
+        known = event != _UNKNOWN and hasattr(self, f"on_{event}")
+        if event not in _LIFECYCLE_EVENTS and not known:
             sid, *payload = args
-            return super().trigger_event("unknown_event", sid, event, *payload)
+            return super().trigger_event(_UNKNOWN, sid, event, *payload)
         return super().trigger_event(event, *args)
 
     def _answer(self, kind: str, payload: Any) -> Frame:

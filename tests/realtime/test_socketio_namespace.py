@@ -91,6 +91,7 @@ def test_other_plants_are_refused_with_an_error_event(operator_client, world):
      "Subscribe message must contain 'characteristic_ids' or 'characteristic_id' field"),
     ("unsubscribe", {"characteristic_ids": [1.5]}, "characteristic_ids must be integers"),
     ("dance", {}, "Unknown message type: dance"),
+    ("unknown_event", {}, "Unknown message type: unknown_event"),
 ])
 def test_bad_payloads_get_an_error_event_and_the_connection_stays(
         operator_client, event, payload, message):
