@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
+import celeryconfig
 from openspc import create_app
 from openspc.config import load_settings
 from openspc.extensions import db
@@ -67,17 +69,22 @@ def worker(tmp_path, broker_url) -> Iterator[subprocess.Popen]:
 
 
 def test_a_worker_process_runs_the_ping_task(tmp_path, broker_url, worker):
-    app = _app(tmp_path, broker_url)
-    with app.app_context():
-        ping = app.extensions["celery"].tasks["maintenance.ping"]
-        result = ping.apply_async(ignore_result=False)
+    """Sent by a Celery client of its own: the process-wide Celery app caches its producer
+    pool and result backend from whichever app of the test session used it first."""
+    client = Celery("ping-client")
+    client.config_from_object(celeryconfig)
+    client.conf.update(broker_url=broker_url, result_backend=broker_url)
+    try:
+        result = client.send_task("maintenance.ping", ignore_result=False)
         try:
             answer = result.get(timeout=WORKER_START_TIMEOUT)
-        except Exception:
-            pytest.fail(f"no answer from the worker:\n{(tmp_path / 'worker.log').read_text()}")
-        assert answer == "pong"
-        assert worker.poll() is None
-        db.engine.dispose()
+        except Exception as exc:
+            pytest.fail(f"no answer from the worker ({exc!r}):\n"
+                        f"{(tmp_path / 'worker.log').read_text()}")
+    finally:
+        client.close()
+    assert answer == "pong"
+    assert worker.poll() is None
     assert "maintenance.ping" in (tmp_path / "worker.log").read_text()
 
 
