@@ -306,7 +306,8 @@ def _write(rows: list[_Row], now: datetime, status: str) -> list[int]:
         for value in row.values.measurements
     ]
     if measurements:
-        db.session.execute(sa.insert(Measurement), measurements)
+        # Core, not ORM, bulk insert: no per-row ORM bookkeeping for thousands of plain rows.
+        db.session.execute(sa.insert(Measurement.__table__), measurements)
     by_index = {row.index: sample_id for row, sample_id in zip(ordered, sample_ids, strict=True)}
     return [by_index[row.index] for row in rows]
 
