@@ -144,14 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", _worker, f"celery -A {CELERY_APP} worker -Q {WORKER_QUEUES} ARGS"),
         ("beat", _beat, f"celery -A {CELERY_APP} beat ARGS"),
     ):
-        sub = commands.add_parser(name, help=f"exec {what} (needs OPENSPC_BROKER_URL)")
-        sub.add_argument("celery_args", nargs=argparse.REMAINDER,
-                         help="passed on to celery, e.g. --concurrency 4")
-        sub.set_defaults(run=run)
+        commands.add_parser(
+            name, add_help=False,
+            help=f"exec {what} (needs OPENSPC_BROKER_URL); other arguments go to celery",
+        ).set_defaults(run=run, passes_arguments_on=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``openspc`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_arguments_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.celery_args = rest
     args.run(args, load_settings())

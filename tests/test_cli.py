@@ -166,3 +166,28 @@ def test_an_unreachable_database_stops_with_a_clear_message_and_no_password(tmp_
         done.stderr
     )
     assert "hunter22" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("argv, celery_argv", [
+    (["worker"], ["worker", "-Q", "evaluate,publish,maintenance"]),
+    (["worker", "--concurrency", "4", "-n", "w1@%h"],
+     ["worker", "-Q", "evaluate,publish,maintenance", "--concurrency", "4", "-n", "w1@%h"]),
+    (["beat", "--loglevel", "INFO"], ["beat", "--loglevel", "INFO"]),
+])
+def test_worker_and_beat_exec_the_documented_celery_commands(monkeypatch, argv, celery_argv):
+    from openspc import cli
+
+    calls = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, args: calls.append((path, args)))
+    cli.main(argv)
+    assert calls == [(sys.executable,
+                      [sys.executable, "-m", "celery", "-A", "workers.celery_app", *celery_argv])]
+
+
+def test_serve_refuses_arguments_it_does_not_know(capsys):
+    from openspc import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["serve", "--workers", "4"])
+    assert stopped.value.code == 2
+    assert "unrecognized arguments: --workers 4" in capsys.readouterr().err
