@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import g, request
 from flask_jwt_extended import decode_token
 from jwt import PyJWTError
+from sqlalchemy.orm import joinedload
 
 from openspc.errors import Unauthorized
 from openspc.extensions import db
@@ -39,7 +40,8 @@ def bearer_user(required: bool = True) -> User | None:
         if required:
             raise Unauthorized("Invalid or expired token", BEARER)
         return None
-    user = db.session.get(User, int(claims["sub"]))
+    # One query: the roles every role check reads come joined instead of in a second SELECT.
+    user = db.session.get(User, int(claims["sub"]), options=[joinedload(User.plant_roles)])
     if user is None or not user.is_active:
         if required:
             raise Unauthorized("User not found or inactive", BEARER)
