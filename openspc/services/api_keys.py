@@ -57,6 +57,7 @@ def create_api_key(caller: User, *, name: str, expires_at: datetime | None = Non
 def update_api_key(caller: User, key_id: str, changes: dict[str, Any]) -> ApiKey:
     """Apply the fields present in ``changes`` (name, is_active, rate limit, expiry, scope)."""
     api_key = get_api_key(key_id)
+    _check_current_scope(caller, api_key)
     if "permissions" in changes:
         _check_permissions(caller, changes["permissions"])
     if "expires_at" in changes:
@@ -97,12 +98,7 @@ def _check_permissions(caller: User, permissions: dict[str, Any]) -> None:
     scope = permissions["characteristics"]
     if scope == "all":
         return
-    rows = db.session.execute(
-        sa.select(Characteristic.id, Hierarchy.plant_id)
-        .join(Hierarchy, Characteristic.hierarchy_id == Hierarchy.id)
-        .where(Characteristic.id.in_(scope))
-    ).all()
-    plant_of = dict(rows)
+    plant_of = _plants_of(scope)
     missing = [
         {"type": "value_error", "loc": ["body", "permissions", "characteristics", index],
          "msg": f"Value error, Characteristic {char_id} not found", "input": char_id}
@@ -110,7 +106,27 @@ def _check_permissions(caller: User, permissions: dict[str, Any]) -> None:
     ]
     if missing:
         raise ValidationFailed(missing)
-    for plant_id in set(plant_of.values()):
+    _require_engineer_at(caller, plant_of.values())
+
+
+def _check_current_scope(caller: User, api_key: ApiKey) -> None:
+    """Changing a key scoped to some plants' characteristics needs engineer at those plants."""
+    scope = (api_key.permissions or {}).get("characteristics", "all")
+    if scope != "all":
+        _require_engineer_at(caller, _plants_of(scope).values())
+
+
+def _plants_of(characteristic_ids: list[int]) -> dict[int, int | None]:
+    rows = db.session.execute(
+        sa.select(Characteristic.id, Hierarchy.plant_id)
+        .join(Hierarchy, Characteristic.hierarchy_id == Hierarchy.id)
+        .where(Characteristic.id.in_(characteristic_ids))
+    ).all()
+    return dict(rows)
+
+
+def _require_engineer_at(caller: User, plant_ids) -> None:
+    for plant_id in set(plant_ids):
         check_plant_role(caller, plant_id, "engineer")
 
 

@@ -132,6 +132,20 @@ class TestRoutes:
         assert response.json == {"detail": "engineer or higher privileges required for this plant"}
         assert key_count() == 0
 
+    def test_a_key_scoped_to_another_plant_cannot_be_changed(self, client, factory, auth):
+        other_plant = factory.plant()
+        foreign = factory.characteristic(factory.hierarchy(other_plant))
+        owner = factory.user("engineer", other_plant)
+        key_id = create(client, factory.headers(owner), name="theirs",
+                        permissions={"characteristics": [foreign.id]})["id"]
+        own = factory.characteristic()
+        response = client.patch(f"{KEYS}{key_id}", headers=auth, json={
+            "name": "mine", "permissions": {"characteristics": [own.id]}})
+        assert response.status_code == 403
+        assert response.json == {"detail": "engineer or higher privileges required for this plant"}
+        stored = reloaded(key_id)
+        assert (stored.name, stored.permissions) == ("theirs", {"characteristics": [foreign.id]})
+
     def test_scope_to_an_unknown_characteristic_is_422_naming_it(self, client, factory, auth):
         char = factory.characteristic()
         response = client.post(KEYS, headers=auth, json={
