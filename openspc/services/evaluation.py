@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -169,9 +170,12 @@ def zones_of(characteristic: Characteristic, rows: Sequence[Any]) -> list[str]:
 def lock_characteristic(characteristic_id: int) -> Characteristic | None:
     """Lock the characteristic's row for the rest of the transaction and load it fresh.
 
-    PostgreSQL/MySQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks and would let two
-    deferred transactions read the same pending rows, so there a no-op UPDATE takes the
-    database's write lock first (other writers then wait on the busy timeout).
+    PostgreSQL: ``SELECT ... FOR NO KEY UPDATE``, which excludes other evaluators but not the
+    ``FOR KEY SHARE`` lock that inserting a sample takes on its characteristic (foreign key
+    check), so ingest never waits for an evaluation to commit; MySQL: ``FOR UPDATE``. SQLite
+    has no row locks and would let two deferred transactions read the same pending rows, so
+    there a no-op UPDATE takes the database's write lock first (other writers then wait on
+    the busy timeout).
     """
     if db.engine.dialect.name == "sqlite":
         table = Characteristic.__table__
@@ -181,7 +185,7 @@ def lock_characteristic(characteristic_id: int) -> Characteristic | None:
         )
     return db.session.execute(
         sa.select(Characteristic).where(Characteristic.id == characteristic_id)
-        .with_for_update().execution_options(populate_existing=True)
+        .with_for_update(key_share=True).execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
 
@@ -337,20 +341,39 @@ def _record_violation_frames(characteristic_id: int, payloads: list[dict[str, An
         outbox.record({"type": "violation", "violation": payload}, characteristic_id)
 
 
+PUBLISH_BATCH = 500
+"""Outbox events sent per publishing transaction."""
+
+
 def publish_outbox() -> None:
-    """After commit: send the committed events. A failure loses nothing (the outbox sweeper
-    resends), so it is logged and never fails the committed use case."""
+    """After commit: send the committed events, all of them (a batch of 1,000 samples commits
+    more than one publishing batch; leaving the rest to the sweeper would delay those frames
+    by its period). A failure loses nothing (the outbox sweeper resends), so it is logged and
+    never fails the committed use case."""
     try:
-        outbox.publish_pending()
+        sent = PUBLISH_BATCH
+        while sent == PUBLISH_BATCH:
+            _lazy_commit()
+            sent = outbox.publish_pending(PUBLISH_BATCH)
     except Exception:
         db.session.rollback()
         log.exception("outbox_publish_failed")
 
 
+def _lazy_commit() -> None:
+    """PostgreSQL: do not wait for the WAL flush when committing the "published" marks of
+    the next publishing transaction. A mark lost in a crash only makes the sweeper send the
+    frame again, which the outbox already allows (a publisher may die between sending and
+    marking); the flush costs several milliseconds per batch of frames."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def _after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
-    """Publish the events and wake the requests waiting for these samples."""
-    publish_outbox()
+    """Wake the requests waiting for these samples, then publish the events: the verdict
+    is committed, so the synchronous answer need not wait for the frames to be sent."""
     notify_evaluated(characteristic_id, sample_ids)
+    publish_outbox()
 
 
 def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[str, Any]]:
@@ -480,38 +503,132 @@ def _still_pending(sample_ids: Collection[int]) -> dict[int, int]:
     return {row.id: row.char_id for row in rows}
 
 
-def _mentions(message: dict[str, Any], waiting: Collection[int]) -> bool:
+class _Waiter:
+    """The samples one request waits for; ``done`` is set when every one was announced."""
+
+    def __init__(self, sample_ids: Collection[int]):
+        self.left = set(sample_ids)
+        self.done = threading.Event()
+
+
+class _Listener:
+    """One Redis subscription per process to every characteristic's channel, shared by all
+    the requests that wait for a verdict.
+
+    A subscription per request cost each ``POST /samples`` a Redis connection, SUBSCRIBE
+    and UNSUBSCRIBE round trips, and a database re-read per notification; here the
+    listener thread hands each announced id to its waiter, and a waiter whose ids were all
+    announced returns without reading the database again (a notification is only published
+    after the commit that evaluated those ids).
+    """
+
+    def __init__(self, client: redis.Redis):
+        self._client = client
+        self._lock = threading.Lock()
+        self._waiters: dict[int, list[_Waiter]] = {}
+        self.subscribed = threading.Event()
+        threading.Thread(target=self._run, name="openspc-evaluated", daemon=True).start()
+
+    def register(self, sample_ids: Collection[int]) -> _Waiter:
+        waiter = _Waiter(sample_ids)
+        with self._lock:
+            for sample_id in waiter.left:
+                self._waiters.setdefault(sample_id, []).append(waiter)
+        return waiter
+
+    def left(self, waiter: _Waiter) -> set[int]:
+        """A copy of the ids not yet announced (the listener thread changes the set)."""
+        with self._lock:
+            return set(waiter.left)
+
+    def forget(self, waiter: _Waiter, sample_ids: Collection[int]) -> None:
+        """Stop waiting for ``sample_ids`` (done, or nothing will judge them)."""
+        with self._lock:
+            for sample_id in sample_ids:
+                waiters = self._waiters.get(sample_id, [])
+                if waiter in waiters:
+                    waiters.remove(waiter)
+                if not waiters:
+                    self._waiters.pop(sample_id, None)
+                waiter.left.discard(sample_id)
+            if not waiter.left:
+                waiter.done.set()
+
+    def _announce(self, sample_ids: Iterable[int]) -> None:
+        with self._lock:
+            for sample_id in sample_ids:
+                for waiter in self._waiters.pop(sample_id, []):
+                    waiter.left.discard(sample_id)
+                    if not waiter.left:
+                        waiter.done.set()
+
+    def _run(self) -> None:
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                pubsub.psubscribe(CHANNEL.format("*"))
+                for message in pubsub.listen():
+                    if message["type"] == "psubscribe":
+                        self.subscribed.set()
+                    elif message["type"] == "pmessage":
+                        self._announce(_announced_ids(message["data"]))
+            except redis.RedisError:
+                log.warning("evaluation_listener_reconnecting", exc_info=True)
+                self.subscribed.clear()
+                time.sleep(RECHECK_SECONDS)
+            finally:
+                pubsub.close()
+
+
+def _announced_ids(data: bytes) -> list[int]:
     try:
-        return any(sample_id in waiting for sample_id in json.loads(message["data"]))
+        return [int(sample_id) for sample_id in json.loads(data)]
     except (TypeError, ValueError):
-        return True
+        log.warning("evaluation_notification_unreadable")
+        return []
+
+
+_listeners: dict[str, _Listener] = {}
+_listeners_lock = threading.Lock()
+
+
+def _listener() -> _Listener | None:
+    """This process's listener (started on first use, after any fork); None when embedded."""
+    client = _redis()
+    if client is None:
+        return None
+    url = get_settings().message_queue_url
+    with _listeners_lock:
+        if url not in _listeners:
+            _listeners[url] = _Listener(client)
+            _listeners[url].subscribed.wait(RECHECK_SECONDS)
+    return _listeners[url]
 
 
 def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]:
     """Wait up to ``timeout`` seconds until the given samples are evaluated; returns the ids
     still pending (empty when all are done).
 
-    Embedded, the eager task has already run, so this only checks. Distributed, it
-    subscribes to the evaluator's Redis channels *before* re-reading the database (so a
-    notification cannot slip between the two) and re-reads only when a notification names
-    one of its samples, or every second as a safety net: no tight polling of the database.
-    Samples of a characteristic without limits are not waited for: nothing will judge them.
+    Embedded, the eager task has already run, so this only checks. Distributed, the ids are
+    registered with the process's listener *before* the database is read (so a notification
+    cannot slip between the two); then the request sleeps until the evaluator has announced
+    all of them, re-reading the database only every second as a safety net (a lost
+    notification, Redis reconnecting). Samples of a characteristic without limits are not
+    waited for: nothing will judge them.
     """
-    waiting = _still_pending(sample_ids)
-    client = _redis()
-    if not waiting or client is None:
-        return set(waiting)
+    listener = _listener()
+    if listener is None:
+        return set(_still_pending(sample_ids))
+    waiter = listener.register(sample_ids)
     deadline = time.monotonic() + timeout
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        pubsub.subscribe(*{CHANNEL.format(c) for c in waiting.values()})
-        waiting = _still_pending(waiting)
-        while waiting and (left := deadline - time.monotonic()) > 0:
-            message = pubsub.get_message(timeout=min(left, RECHECK_SECONDS))
-            if message is None or _mentions(message, waiting):
-                waiting = _still_pending(waiting)
-    except redis.RedisError:
-        log.warning("evaluation_wait_failed", exc_info=True)
+        while True:
+            unannounced = listener.left(waiter)
+            listener.forget(waiter, unannounced - _still_pending(unannounced).keys())
+            remaining = deadline - time.monotonic()
+            if waiter.done.is_set() or remaining <= 0:
+                return listener.left(waiter)
+            if waiter.done.wait(min(remaining, RECHECK_SECONDS)):
+                return set()
     finally:
-        pubsub.close()
-    return set(waiting)
+        listener.forget(waiter, listener.left(waiter))
