@@ -6,6 +6,7 @@ Run: ``python bench/bench_pipeline.py`` from the repository root, in the project
 - PostgreSQL database ``openspc_bench`` (dropped and re-created, then ``openspc migrate``);
 - Redis db 9 (flushed) as broker, result/notification channel and Socket.IO queue;
 - the documented web command ``gunicorn -k gthread --threads 32 -w 1 wsgi:app``;
+- ``celery -A workers.celery_app beat`` (its sweeper re-enqueues lost evaluations);
 - N Celery workers ``celery -A workers.celery_app worker -Q evaluate,publish,maintenance
   --concurrency 1`` (one evaluating process each).
 
@@ -99,6 +100,7 @@ class Stack:
             "PYTHONPATH": str(REPO),
         })
         self.web: subprocess.Popen | None = None
+        self.beat: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
 
     def _spawn(self, command: list[str], name: str) -> subprocess.Popen:
@@ -134,6 +136,13 @@ class Stack:
             time.sleep(0.2)
         sys.exit("gunicorn did not become healthy")
 
+    def start_beat(self) -> None:
+        """Beat, as deployed: its sweeper re-enqueues samples whose task was lost."""
+        self.beat = self._spawn([
+            str(BIN / "celery"), "-A", "workers.celery_app", "beat", "--loglevel", "WARNING",
+            "-s", str(self.log_dir / "beat-schedule"),
+        ], "beat")
+
     def start_workers(self, count: int) -> None:
         self.stop_workers()
         for n in range(count):
@@ -159,6 +168,9 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_workers()
+        if self.beat is not None:
+            _stop(self.beat)
+            self.beat = None
         if self.web is not None:
             _stop(self.web)
             self.web = None
@@ -512,7 +524,7 @@ def report(config: Config, figures: Figures) -> str:
         f"{config.batches} --history {config.history}` on {platform.node()} "
         f"({os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}). Full stack started by the script: gunicorn "
-        "gthread (1 process × 32 threads), PostgreSQL, Redis, Celery workers with "
+        "gthread (1 process × 32 threads), PostgreSQL, Redis, Celery beat, workers with "
         "`--concurrency 1` each. X-bar/R characteristics, n = 5, all eight Nelson rules. "
         f"Client: {CLIENTS} keep-alive `http.client` threads in the bench process; "
         "\"client CPU\" is that process's CPU time over the run's wall time (2 cores = 200 %).",
@@ -639,6 +651,7 @@ def main(argv: list[str] | None = None) -> None:
         singles_chars = fixtures.characteristics[:CLIENTS]
         empty_char, history_char = fixtures.characteristics[CLIENTS:]
         stack.start_web()
+        stack.start_beat()
         done()
         for workers in config.workers:
             done = phase(f"{workers} worker(s): single POSTs, then batches")
