@@ -37,8 +37,21 @@ def celery_init_app(app: Flask) -> None:
         include=TASK_MODULES,
     )
     celery.conf.update(app.config.get("CELERY", {}))
+    _forget_connections()
     celery.Task = FlaskTask
     celery.set_default()
     app.extensions["celery"] = celery
     for module in TASK_MODULES:
         __import__(module)
+
+
+def _forget_connections() -> None:
+    """Drop the producer pool and result backend cached from a previous binding.
+
+    There is one Celery object per process; an app bound with other broker or backend URLs
+    (tests build many) must not keep publishing or pinging through the previous ones.
+    """
+    celery._pool = None
+    celery.__dict__.pop("amqp", None)
+    celery._backend_cache = None
+    celery._local.__dict__.pop("backend", None)
