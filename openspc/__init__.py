@@ -35,6 +35,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.extensions["openspc_settings"] = settings
 
     ext.db.init_app(app)
+    ext.cors.init_app(
+        app, origins=settings.cors_origin_list, supports_credentials=True,
+        expose_headers=["X-Request-ID"],
+    )
     ext.migrate.init_app(app, ext.db, directory=_migrations_dir(), compare_type=True)
     ext.jwt.init_app(app)
     ext.limiter.init_app(app)

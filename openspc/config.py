@@ -84,11 +84,6 @@ class Settings:
     port: int = 8000
     data_dir: str = "."
     pending_sweep_seconds: int = 30
-    backup_dir: str = ""
-    backup_interval_hours: int = 24
-    backup_keep: int = 7
-    vacuum_interval_hours: int = 168
-    purge_interval_hours: int = 24
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -46,6 +46,8 @@ class ServiceUnavailable(ApiError):
     status = 503
 
 
-def field_error(loc: list, msg: str, value: Any = None, kind: str = "value_error") -> ValidationFailed:
+def field_error(
+    loc: list, msg: str, value: Any = None, kind: str = "value_error"
+) -> ValidationFailed:
     """A 422 for one field, for checks that only a service can make (e.g. chart type vs size)."""
     return ValidationFailed([{"type": kind, "loc": loc, "msg": msg, "input": value}])

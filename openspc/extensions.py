@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_migrate import Migrate
@@ -21,6 +22,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+cors = CORS()
 jwt = JWTManager()
 api = Api()
 limiter = Limiter(key_func=client_ip, headers_enabled=False)

@@ -29,6 +29,7 @@ from openspc.models import (
     User,
     UserPlantRole,
 )
+from openspc.services.characteristics import default_chart_type
 
 passwords.set_hasher_for_tests(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
@@ -150,8 +151,7 @@ class Factory:
                        lcl: float | None = None, center_line: float | None = None,
                        sigma: float | None = None, **fields) -> Characteristic:
         node = node or self.hierarchy()
-        if chart_type is None:
-            chart_type = "i_mr" if subgroup_size == 1 else "xbar_r" if subgroup_size <= 10 else "xbar_s"
+        chart_type = chart_type or default_chart_type(subgroup_size)
         char = Characteristic(
             hierarchy_id=node.id, name=fields.pop("name", f"Char {self._next()}"),
             subgroup_size=subgroup_size, chart_type=chart_type, ucl=ucl, lcl=lcl,

@@ -7,7 +7,6 @@ from importlib import import_module
 from flask import Flask
 from flask_smorest import Api
 
-
 RESOURCE_MODULES = (
     "health",
     "auth",

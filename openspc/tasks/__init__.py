@@ -35,6 +35,7 @@ def celery_init_app(app: Flask) -> None:
         task_always_eager=settings.embedded,
         task_eager_propagates=True,
         include=TASK_MODULES,
+        beat_schedule=_beat_schedule(celeryconfig.beat_schedule, settings.pending_sweep_seconds),
     )
     celery.conf.update(app.config.get("CELERY", {}))
     _forget_connections()
@@ -55,3 +56,9 @@ def _forget_connections() -> None:
     celery.__dict__.pop("amqp", None)
     celery._backend_cache = None
     celery._local.__dict__.pop("backend", None)
+
+
+def _beat_schedule(schedule: dict, sweep_seconds: int) -> dict:
+    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS."""
+    sweep = {**schedule["sweep-pending-samples"], "schedule": float(sweep_seconds)}
+    return {**schedule, "sweep-pending-samples": sweep}
