@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +37,7 @@ from openspc.models import (
 )
 from openspc.models.sample import EVALUATED
 from openspc.services import evaluation, ingest
+from openspc.services.display_keys import display_keys
 from openspc.services.ingest import SampleInput
 from openspc.services.ownership import (
     authorize_characteristic,
@@ -200,29 +200,6 @@ def _authorized_sample(user: User, sample_id: int, role: str) -> Sample:
         raise NotFound(f"Sample {sample_id} not found")
     check_plant_role(user, plant_of_characteristic(sample.char_id), role)
     return sample
-
-
-def display_keys(samples: Sequence[Sample]) -> dict[int, str]:
-    """``YYMMDD-NNN`` per sample: its UTC date and its 1-based position among its
-    characteristic's samples of that day, ordered by (timestamp, id), excluded ones counted.
-    One query per (characteristic, day) present."""
-    days: dict[tuple[int, datetime], list[Sample]] = defaultdict(list)
-    for sample in samples:
-        stamp = sample.timestamp.astimezone(UTC)
-        day = datetime(stamp.year, stamp.month, stamp.day, tzinfo=UTC)
-        days[(sample.char_id, day)].append(sample)
-    keys: dict[int, str] = {}
-    for (characteristic_id, day), group in days.items():
-        ordered = db.session.execute(
-            sa.select(Sample.id).where(
-                Sample.char_id == characteristic_id, Sample.timestamp >= day,
-                Sample.timestamp < day + timedelta(days=1),
-            ).order_by(Sample.timestamp, Sample.id)
-        ).scalars().all()
-        position = {sample_id: index + 1 for index, sample_id in enumerate(ordered)}
-        for sample in group:
-            keys[sample.id] = f"{day:%y%m%d}-{position.get(sample.id, 0):03d}"
-    return keys
 
 
 def describe_samples(samples: Sequence[Sample]) -> list[dict[str, Any]]:
