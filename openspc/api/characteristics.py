@@ -62,7 +62,9 @@ class CharacteristicItem(MethodView):
     @blp.response(200, CharacteristicResponseSchema)
     def patch(self, data, char_id):
         characteristic = authorize_characteristic(current_user(), char_id, "engineer")
-        return service.describe_one(service.update_characteristic(characteristic, data))
+        return service.describe_one(
+            service.update_characteristic(current_user(), characteristic, data)
+        )
 
     @require_role("engineer")
     @blp.response(204)

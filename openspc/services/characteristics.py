@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from openspc.errors import Conflict, field_error
 from openspc.extensions import db
 from openspc.models import Characteristic, DataSource, Hierarchy, Sample, User, Violation
+from openspc.services.limits import after_limits_change, version_limits_in_force
 from openspc.services.ownership import readable_clause
 from openspc.services.rules import apply_preset
 from openspc.services.transaction import transactional
@@ -67,17 +68,26 @@ def create_characteristic(data: Mapping[str, Any]) -> Characteristic:
     return characteristic
 
 
-@transactional
 def update_characteristic(
-    characteristic: Characteristic, data: Mapping[str, Any]
+    user: User, characteristic: Characteristic, data: Mapping[str, Any]
 ) -> Characteristic:
     """Apply the keys present in ``data`` (explicit null clears a nullable field).
 
     A new ``chart_type`` must suit the stored subgroup size (422 naming the field) and can only
     change while the characteristic has no samples (409). ``rule_preset`` rewrites the rules.
     A change to the limits, the mode or the chart type drops the evaluator's state so that it
-    rebuilds with the new definition.
+    rebuilds with the new definition; new UCL/LCL become a limits version of their own.
     """
+    characteristic, limits_changed = _update_characteristic(user, characteristic, data)
+    if limits_changed:
+        after_limits_change(characteristic.id)
+    return characteristic
+
+
+@transactional
+def _update_characteristic(
+    user: User, characteristic: Characteristic, data: Mapping[str, Any]
+) -> tuple[Characteristic, bool]:
     values = dict(data)
     preset = values.pop("rule_preset", None)
     chart_type = values.pop("chart_type", None)
@@ -90,7 +100,10 @@ def update_characteristic(
         characteristic.eval_state = None
     if preset is not None:
         apply_preset(characteristic, preset)
-    return characteristic
+    limits_changed = bool(changed & {"ucl", "lcl"}) and version_limits_in_force(
+        characteristic, user
+    )
+    return characteristic, limits_changed
 
 
 def _change_chart_type(characteristic: Characteristic, chart_type: str) -> None:

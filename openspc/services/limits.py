@@ -225,7 +225,7 @@ def recalculate_limits(
     samples are usable or the engine refuses the data (zero or undefined sigma, G-9).
     """
     result = _recalculate(user, char_id, exclude_ooc, min_samples, window or BaselineFilter())
-    _after_limits_change(char_id)
+    after_limits_change(char_id)
     return result
 
 
@@ -275,7 +275,7 @@ def set_limits(
     ucl, sigma > 0). ``sigma`` is the process sigma of one unit, as stored by recalculation;
     the secondary (R/S/MR) limits follow from it."""
     result = _set_limits(user, char_id, ucl, lcl, center_line, sigma)
-    _after_limits_change(char_id)
+    after_limits_change(char_id)
     return result
 
 
@@ -321,7 +321,7 @@ def change_mode(user: User, char_id: int, new_mode: str) -> dict[str, Any]:
     """
     result = _change_mode(user, char_id, SubgroupMode(new_mode))
     if result.pop("versioned"):
-        _after_limits_change(char_id)
+        after_limits_change(char_id)
     return result
 
 
@@ -469,6 +469,18 @@ def _store_version(characteristic: Characteristic, limits: ControlLimits, user: 
     return row.created_at
 
 
+def version_limits_in_force(characteristic: Characteristic, user: User) -> bool:
+    """Record limits edited in place (PATCH ucl/lcl) as a new version, inside the caller's
+    transaction, so that violations judged under them name the limits they were judged with
+    (C11). Returns whether a version was written; the caller then calls
+    :func:`after_limits_change` once committed."""
+    limits = limits_in_force(characteristic)
+    if limits is None:
+        return False
+    _store_version(characteristic, limits, user)
+    return True
+
+
 def _current_version(characteristic: Characteristic) -> ControlLimitsVersion | None:
     """The version row of the limits in force (None when they were never versioned)."""
     return db.session.scalar(
@@ -479,7 +491,7 @@ def _current_version(characteristic: Characteristic) -> ControlLimitsVersion | N
     )
 
 
-def _after_limits_change(char_id: int) -> None:
+def after_limits_change(char_id: int) -> None:
     """After commit: send the frame and evaluate what waited for limits.
 
     Both are best effort: a frame left unpublished is sent by the outbox sweeper, and a

@@ -9,9 +9,11 @@ from openspc.extensions import db
 from openspc.models import (
     Characteristic,
     CharacteristicRule,
+    ControlLimitsVersion,
     MqttDataSource,
     OpcuaDataSource,
     OpcuaServer,
+    OutboxEvent,
     Sample,
     Violation,
 )
@@ -317,6 +319,25 @@ def test_patch_of_limits_drops_the_evaluator_state(client, factory, node, engine
     client.patch(f"{ROOT}{char.id}", json={"ucl": 3.0, "lcl": -3.0}, headers=engineer)
     db.session.expire_all()
     assert db.session.get(Characteristic, char.id).eval_state is None
+
+
+def test_patch_of_ucl_and_lcl_is_a_new_limits_version(client, factory, node, engineer):
+    char = factory.characteristic(node, subgroup_size=4, ucl=13.0, lcl=7.0, center_line=10.0,
+                                  sigma=2.0)
+    response = client.patch(f"{ROOT}{char.id}", json={"ucl": 14.0, "lcl": 6.0}, headers=engineer)
+    assert response.status_code == 200
+    versions = db.session.execute(
+        sa.select(ControlLimitsVersion).where(ControlLimitsVersion.characteristic_id == char.id)
+    ).scalars().all()
+    assert [(v.version, v.method, v.ucl, v.lcl, v.center_line) for v in versions] == [
+        (1, "manual", 14.0, 6.0, 10.0)]
+    db.session.expire_all()
+    assert db.session.get(Characteristic, char.id).limits_version == 1
+    frames = db.session.execute(sa.select(OutboxEvent.frame)).scalars().all()
+    assert {"type": "limits_update", "characteristic_id": char.id, "ucl": 14.0, "lcl": 6.0,
+            "center_line": 10.0} in frames
+    client.patch(f"{ROOT}{char.id}", json={"name": "no new limits"}, headers=engineer)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ControlLimitsVersion)) == 1
 
 
 def test_patch_chart_type_before_and_after_samples(client, factory, node, engineer):
