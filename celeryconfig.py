@@ -30,4 +30,5 @@ worker_hijack_root_logger = False
 beat_schedule = {
     "sweep-pending-samples": {"task": "spc.sweep_pending", "schedule": 30.0},
     "publish-outbox": {"task": "publish.sweep_outbox", "schedule": 10.0},
+    "purge-refresh-tokens": {"task": "maintenance.purge_refresh_tokens", "schedule": 3600.0},
 }

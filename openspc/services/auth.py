@@ -122,6 +122,14 @@ def revoke_all_refresh_tokens(user_id: int) -> None:
     )
 
 
+@transactional
+def purge_expired_refresh_tokens() -> int:
+    """Delete refresh tokens past their expiry: they can no longer be used, and a reuse of one
+    is refused by its signature alone. Returns how many rows went."""
+    result = db.session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at < utcnow()))
+    return result.rowcount
+
+
 def _open_session(user: User) -> Session:
     """Issue an access token and a recorded refresh token (flushed with the caller's work)."""
     refresh_token = create_refresh_token(identity=str(user.id))

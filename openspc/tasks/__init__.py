@@ -8,7 +8,7 @@ from flask import Flask, current_app, has_app_context
 
 from openspc.extensions import celery
 
-TASK_MODULES = ["openspc.tasks.health", "openspc.tasks.evaluation"]
+TASK_MODULES = ["openspc.tasks.maintenance", "openspc.tasks.evaluation"]
 
 
 def celery_init_app(app: Flask) -> None:

@@ -1,0 +1,31 @@
+"""Maintenance tasks, run eagerly in the test app."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from openspc.extensions import db
+from openspc.models import RefreshToken
+from openspc.models.types import utcnow
+from openspc.tasks.maintenance import ping, purge_refresh_tokens
+
+
+def test_ping_answers_pong(app):
+    assert ping.delay().get() == "pong"
+
+
+def test_expired_refresh_tokens_are_purged_and_live_ones_kept(app, factory):
+    user = factory.user("operator")
+    now = utcnow()
+    db.session.add_all([
+        RefreshToken(jti="expired", user_id=user.id, expires_at=now - timedelta(seconds=1)),
+        RefreshToken(jti="expired-revoked", user_id=user.id, expires_at=now - timedelta(days=1),
+                     revoked_at=now - timedelta(days=2)),
+        RefreshToken(jti="live", user_id=user.id, expires_at=now + timedelta(days=6)),
+        RefreshToken(jti="live-revoked", user_id=user.id, expires_at=now + timedelta(days=1),
+                     revoked_at=now),
+    ])
+    db.session.commit()
+    assert purge_refresh_tokens.delay().get() == 2
+    remaining = db.session.execute(sa.select(RefreshToken.jti).order_by(RefreshToken.jti))
+    assert remaining.scalars().all() == ["live", "live-revoked"]
