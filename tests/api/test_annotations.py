@@ -24,16 +24,6 @@ def history_count() -> int:
 
 
 @pytest.fixture
-def plants(factory):
-    return factory.default_plant(), factory.plant(name="Other", code="OTHER")
-
-
-@pytest.fixture
-def char(factory, plants):
-    return factory.characteristic(factory.hierarchy(plants[0]))
-
-
-@pytest.fixture
 def sample_id(char):
     sample = Sample(char_id=char.id, actual_n=1, mean=1.0)
     db.session.add(sample)
@@ -45,11 +35,6 @@ def sample_id(char):
 def supervisor(factory, plants):
     user = factory.user("supervisor", plants[0], username="sam")
     return factory.headers(user)
-
-
-@pytest.fixture
-def outsider(factory, plants):
-    return factory.headers(factory.user("engineer", plants[1]))
 
 
 def url(char_id: int, annotation_id: int | None = None) -> str:

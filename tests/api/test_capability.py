@@ -15,11 +15,6 @@ def capability(client, char_id, headers, query=""):
     return client.get(f"/api/v1/characteristics/{char_id}/capability{query}", headers=headers)
 
 
-@pytest.fixture
-def operator(factory):
-    return factory.headers(factory.user("operator"))
-
-
 def test_two_sided_indices(client, factory, operator):
     usl, lsl, target = 10.7, 9.5, 10.0
     char = factory.characteristic(subgroup_size=5, usl=usl, lsl=lsl, target_value=target)

@@ -23,32 +23,12 @@ def config_rows() -> list[CharacteristicConfig]:
 
 
 @pytest.fixture
-def plants(factory):
-    return factory.default_plant(), factory.plant(name="Other", code="OTHER")
-
-
-@pytest.fixture
-def char(factory, plants):
-    return factory.characteristic(factory.hierarchy(plants[0]))
-
-
-@pytest.fixture
 def tagged(factory, plants):
     """A characteristic fed by an MQTT data source."""
     characteristic = factory.characteristic(factory.hierarchy(plants[0]))
     db.session.add(MqttDataSource(characteristic_id=characteristic.id, topic="t"))
     db.session.commit()
     return characteristic
-
-
-@pytest.fixture
-def engineer(factory, plants):
-    return factory.headers(factory.user("engineer", plants[0]))
-
-
-@pytest.fixture
-def outsider(factory, plants):
-    return factory.headers(factory.user("engineer", plants[1]))
 
 
 def url(char_id: int) -> str:

@@ -39,27 +39,6 @@ def add_sample(char_id: int, *, violations=(), acknowledged=False, excluded=Fals
     return sample.id
 
 
-@pytest.fixture
-def plants(factory):
-    return factory.default_plant(), factory.plant(name="Other", code="OTHER")
-
-
-@pytest.fixture
-def node(factory, plants):
-    return factory.hierarchy(plants[0])
-
-
-@pytest.fixture
-def engineer(factory, plants):
-    return factory.headers(factory.user("engineer", plants[0]))
-
-
-@pytest.fixture
-def outsider(factory, plants):
-    """An engineer at the other plant only."""
-    return factory.headers(factory.user("engineer", plants[1]))
-
-
 # POST /characteristics/
 
 def test_create_stores_the_definition_and_rules_1_to_8(client, node, engineer):

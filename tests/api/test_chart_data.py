@@ -19,11 +19,6 @@ def chart(client, char_id, headers, query=""):
     return client.get(f"/api/v1/characteristics/{char_id}/chart-data{query}", headers=headers)
 
 
-@pytest.fixture
-def operator(factory):
-    return factory.headers(factory.user("operator"))
-
-
 def test_zones_follow_the_limits_in_force(client, factory, operator):
     """I chart CL 10, σ 1: boundaries 11/12/13 and 9/8/7; a point on a line belongs to the
     zone inside it (C1), so 11 is zone C, 13 is zone A and only 13.5 is beyond."""

@@ -17,18 +17,6 @@ SUBMIT = "/api/v1/data-entry/submit"
 BATCH = "/api/v1/data-entry/batch"
 
 
-@pytest.fixture
-def plant(factory):
-    return factory.default_plant()
-
-
-@pytest.fixture
-def chart(factory, plant):
-    return factory.characteristic(
-        factory.hierarchy(plant), ucl=13.0, lcl=7.0, center_line=10.0, sigma=1.0
-    )
-
-
 def make_key(characteristics="all", *, active=True, expires_at=None) -> dict[str, str]:
     new = generate_api_key()
     db.session.add(ApiKey(

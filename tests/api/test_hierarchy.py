@@ -19,22 +19,6 @@ def node_count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Hierarchy))
 
 
-@pytest.fixture
-def plants(factory):
-    return factory.default_plant(), factory.plant(name="Other", code="OTHER")
-
-
-@pytest.fixture
-def engineer(factory, plants):
-    return factory.headers(factory.user("engineer", plants[0]))
-
-
-@pytest.fixture
-def outsider(factory, plants):
-    """An engineer at the other plant only."""
-    return factory.headers(factory.user("engineer", plants[1]))
-
-
 # GET /hierarchy/
 
 def test_tree_nests_children_and_counts_direct_characteristics(client, factory, plants, engineer):

@@ -31,26 +31,6 @@ def stored_rows(char_id: int) -> list[tuple]:
             for r in rows]
 
 
-@pytest.fixture
-def plants(factory):
-    return factory.default_plant(), factory.plant(name="Other", code="OTHER")
-
-
-@pytest.fixture
-def char(factory, plants):
-    return factory.characteristic(factory.hierarchy(plants[0]))
-
-
-@pytest.fixture
-def engineer(factory, plants):
-    return factory.headers(factory.user("engineer", plants[0]))
-
-
-@pytest.fixture
-def outsider(factory, plants):
-    return factory.headers(factory.user("engineer", plants[1]))
-
-
 # GET rules
 
 def test_get_rules_fills_every_default(client, factory, plants, char):

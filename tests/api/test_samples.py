@@ -24,23 +24,6 @@ from tests.api.samples_helpers import (
 
 
 @pytest.fixture
-def plant(factory):
-    return factory.default_plant()
-
-
-@pytest.fixture
-def chart(factory, plant):
-    return factory.characteristic(
-        factory.hierarchy(plant), ucl=13.0, lcl=7.0, center_line=10.0, sigma=1.0
-    )
-
-
-@pytest.fixture
-def operator(factory, plant):
-    return factory.headers(factory.user("operator", plant))
-
-
-@pytest.fixture
 def supervisor(factory, plant):
     return factory.headers(factory.user("supervisor", plant, username="sup"))
 

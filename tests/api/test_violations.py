@@ -16,21 +16,11 @@ ACK = {"user": "J. Doe", "reason": "Tool Change"}
 
 
 @pytest.fixture
-def plant(factory):
-    return factory.default_plant()
-
-
-@pytest.fixture
 def chart(factory, plant):
     return factory.characteristic(
         factory.hierarchy(plant, name="Line 1"), ucl=13.0, lcl=7.0, center_line=10.0, sigma=1.0,
         name="Bore",
     )
-
-
-@pytest.fixture
-def operator(factory, plant):
-    return factory.headers(factory.user("operator", plant))
 
 
 @pytest.fixture
