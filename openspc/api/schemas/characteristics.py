@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validates_schema
 
 from openspc.api.schemas.fields import Int
+from openspc.api.schemas.paging import page_schema
 from openspc.api.validation import DateTime, Length, OneOf, Range, Schema
 from openspc.services.characteristics import (
     CHART_TYPES,
@@ -125,11 +126,7 @@ class CharacteristicResponseSchema(Schema):
     chart_type = fields.String()
 
 
-class CharacteristicPageSchema(Schema):
-    items = fields.List(fields.Nested(CharacteristicResponseSchema))
-    total = fields.Integer()
-    offset = fields.Integer()
-    limit = fields.Integer()
+CharacteristicPageSchema = page_schema(CharacteristicResponseSchema, "CharacteristicPageSchema")
 
 
 class NelsonRuleConfigSchema(Schema):

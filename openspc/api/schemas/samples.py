@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from openspc.api.schemas.fields import Int, Timestamp
+from openspc.api.schemas.paging import page_schema
 from openspc.api.validation import DateTime, Length, Pattern, Range, Schema, error_items
 from openspc.errors import ValidationFailed
 from openspc.services.ingest import SampleInput
@@ -142,11 +143,7 @@ class SampleResponseSchema(Schema):
     sample_size = fields.Integer(allow_none=True)
 
 
-class SamplePageSchema(Schema):
-    items = fields.List(fields.Nested(SampleResponseSchema))
-    total = fields.Integer()
-    offset = fields.Integer()
-    limit = fields.Integer()
+SamplePageSchema = page_schema(SampleResponseSchema, "SamplePageSchema")
 
 
 class SampleEditHistorySchema(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from openspc.api.schemas.fields import Int, Timestamp
+from openspc.api.schemas.paging import page_schema
 from openspc.api.validation import DateTime, Length, Schema
 
 
@@ -51,11 +52,7 @@ class ViolationResponseSchema(Schema):
     limits_version = fields.Integer(allow_none=True)
 
 
-class ViolationPageSchema(Schema):
-    items = fields.List(fields.Nested(ViolationResponseSchema))
-    total = fields.Integer()
-    offset = fields.Integer()
-    limit = fields.Integer()
+ViolationPageSchema = page_schema(ViolationResponseSchema, "ViolationPageSchema")
 
 
 class ViolationStatsSchema(Schema):
