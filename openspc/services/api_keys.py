@@ -14,10 +14,11 @@ import sqlalchemy as sa
 
 from openspc.auth.api_keys import find_valid_key, generate_api_key
 from openspc.auth.roles import check_plant_role
-from openspc.errors import NotFound, ValidationFailed
+from openspc.errors import ValidationFailed
 from openspc.extensions import db
 from openspc.models import ApiKey, Characteristic, Hierarchy, User
 from openspc.models.types import utcnow
+from openspc.services.ownership import get_or_404
 from openspc.services.transaction import transactional
 
 ALL_CHARACTERISTICS = {"characteristics": "all"}
@@ -30,10 +31,7 @@ def list_api_keys() -> list[ApiKey]:
 
 
 def get_api_key(key_id: str) -> ApiKey:
-    api_key = db.session.get(ApiKey, key_id)
-    if api_key is None:
-        raise NotFound(f"API key {key_id} not found")
-    return api_key
+    return get_or_404(ApiKey, key_id, "API key")
 
 
 @transactional

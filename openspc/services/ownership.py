@@ -1,4 +1,4 @@
-"""Which plant owns a node or a characteristic, and the lookups every plant-scoped route needs.
+"""Which plant owns a node or a characteristic, and the lookups (get or 404) the services need.
 
 A plant is the tenant boundary: a characteristic reaches its plant through
 ``characteristic.hierarchy_id -> hierarchy.plant_id`` (data-model.md). A node stored without a
@@ -8,6 +8,8 @@ treats as "the role at any plant".
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import sqlalchemy as sa
 
 from openspc.auth.roles import check_plant_role, readable_plant_ids
@@ -15,26 +17,27 @@ from openspc.errors import NotFound
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Plant, User
 
+Row = TypeVar("Row")
+
+
+def get_or_404(model: type[Row], key: Any, label: str) -> Row:
+    """The row of ``model`` with primary key ``key``; 404 "``label`` ``key`` not found"."""
+    row = db.session.get(model, key)
+    if row is None:
+        raise NotFound(f"{label} {key} not found")
+    return row
+
 
 def get_characteristic_or_404(char_id: int) -> Characteristic:
-    characteristic = db.session.get(Characteristic, char_id)
-    if characteristic is None:
-        raise NotFound(f"Characteristic {char_id} not found")
-    return characteristic
+    return get_or_404(Characteristic, char_id, "Characteristic")
 
 
 def get_node_or_404(node_id: int) -> Hierarchy:
-    node = db.session.get(Hierarchy, node_id)
-    if node is None:
-        raise NotFound(f"Hierarchy node {node_id} not found")
-    return node
+    return get_or_404(Hierarchy, node_id, "Hierarchy node")
 
 
 def get_plant_or_404(plant_id: int) -> Plant:
-    plant = db.session.get(Plant, plant_id)
-    if plant is None:
-        raise NotFound(f"Plant {plant_id} not found")
-    return plant
+    return get_or_404(Plant, plant_id, "Plant")
 
 
 def plant_of_characteristic(char_id: int) -> int | None:

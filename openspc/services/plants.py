@@ -12,9 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from openspc.auth.roles import check_plant_role, readable_plant_ids
-from openspc.errors import BadRequest, NotFound
+from openspc.errors import BadRequest
 from openspc.extensions import db
 from openspc.models import Plant, User, UserPlantRole
+from openspc.services.ownership import get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
 
 DUPLICATE_PLANT = "Plant with this name or code already exists"
@@ -32,16 +33,9 @@ def list_plants(user: User, active_only: bool = False) -> list[Plant]:
     return list(db.session.execute(query).scalars())
 
 
-def get_plant(plant_id: int) -> Plant:
-    plant = db.session.get(Plant, plant_id)
-    if plant is None:
-        raise NotFound(f"Plant {plant_id} not found")
-    return plant
-
-
 def read_plant(user: User, plant_id: int) -> Plant:
     """One plant, for a user with a role there (403 otherwise)."""
-    plant = get_plant(plant_id)
+    plant = get_plant_or_404(plant_id)
     check_plant_role(user, plant.id, "operator")
     return plant
 
@@ -64,7 +58,7 @@ def create_plant(name: str, code: str, is_active: bool = True,
 
 @transactional
 def update_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
-    plant = get_plant(plant_id)
+    plant = get_plant_or_404(plant_id)
     for field, value in changes.items():
         setattr(plant, field, value)
     flush_or_conflict(DUPLICATE_PLANT)
@@ -74,7 +68,7 @@ def update_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
 @transactional
 def delete_plant(plant_id: int) -> None:
     """Delete a plant and, by cascade, everything under it; never the DEFAULT plant."""
-    plant = get_plant(plant_id)
+    plant = get_plant_or_404(plant_id)
     if plant.code == DEFAULT_PLANT_CODE:
         raise BadRequest("Cannot delete the Default plant")
     db.session.delete(plant)

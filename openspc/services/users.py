@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from openspc.auth.passwords import hash_password
 from openspc.errors import BadRequest, NotFound
 from openspc.extensions import db
-from openspc.models import Plant, User, UserPlantRole
+from openspc.models import User, UserPlantRole
 from openspc.services.auth import revoke_all_refresh_tokens
+from openspc.services.ownership import get_or_404, get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
 
 DUPLICATE_USER = "User with this username or email already exists"
@@ -35,10 +36,7 @@ def list_users(search: str | None = None, active_only: bool = False) -> list[Use
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"User {user_id} not found")
-    return user
+    return get_or_404(User, user_id, "User")
 
 
 @transactional
@@ -89,8 +87,7 @@ def delete_user(caller: User, user_id: int) -> None:
 def assign_role(user_id: int, plant_id: int, role: str) -> User:
     """Give the user ``role`` at the plant, replacing the role they had there."""
     user = get_user(user_id)
-    if db.session.get(Plant, plant_id) is None:
-        raise NotFound(f"Plant {plant_id} not found")
+    get_plant_or_404(plant_id)
     existing = next((r for r in user.plant_roles if r.plant_id == plant_id), None)
     if existing is None:
         user.plant_roles.append(UserPlantRole(plant_id=plant_id, role=role))
