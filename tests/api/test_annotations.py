@@ -7,10 +7,10 @@ import sqlalchemy as sa
 
 from openspc.extensions import db
 from openspc.models import Annotation, AnnotationHistory, Sample
+from tests.api.helpers import OPERATOR_HERE
 
 SUPERVISOR_ANY = "supervisor or higher privileges required"
 SUPERVISOR_HERE = "supervisor or higher privileges required for this plant"
-OPERATOR_HERE = "operator or higher privileges required for this plant"
 PERIOD = {"annotation_type": "period", "text": "Tool change",
           "start_time": "2024-03-01T08:00:00Z", "end_time": "2024-03-01T09:30:00+01:00"}
 

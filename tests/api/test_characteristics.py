@@ -17,11 +17,9 @@ from openspc.models import (
     Sample,
     Violation,
 )
+from tests.api.helpers import ENGINEER_ANY, ENGINEER_HERE, OPERATOR_HERE, assert_patch_guarded
 
 ROOT = "/api/v1/characteristics/"
-ENGINEER_ANY = "Engineer or higher privileges required"
-OPERATOR_HERE = "operator or higher privileges required for this plant"
-ENGINEER_HERE = "engineer or higher privileges required for this plant"
 
 
 def char_count() -> int:
@@ -364,12 +362,8 @@ def test_patch_bad_input_changes_nothing(client, factory, node, engineer, body, 
 def test_patch_roles_and_404(client, factory, plants, node, outsider):
     char = factory.characteristic(node, name="Keep")
     operator = factory.headers(factory.user("operator", plants[0]))
-    denied = client.patch(f"{ROOT}{char.id}", json={"name": "X"}, headers=operator)
-    assert (denied.status_code, denied.json) == (403, {"detail": ENGINEER_ANY})
-    foreign = client.patch(f"{ROOT}{char.id}", json={"name": "X"}, headers=outsider)
-    assert (foreign.status_code, foreign.json) == (403, {"detail": ENGINEER_HERE})
-    missing = client.patch(f"{ROOT}999", json={"name": "X"}, headers=outsider)
-    assert (missing.status_code, missing.json) == (404, {"detail": "Characteristic 999 not found"})
+    assert_patch_guarded(client, f"{ROOT}{char.id}", f"{ROOT}999", "Characteristic 999 not found",
+                         operator=operator, outsider=outsider)
     db.session.expire_all()
     assert db.session.get(Characteristic, char.id).name == "Keep"
 

@@ -8,11 +8,9 @@ from sqlalchemy.exc import IntegrityError
 
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Sample, Violation
+from tests.api.helpers import ENGINEER_ANY, ENGINEER_HERE, OPERATOR_HERE, assert_patch_guarded
 
 ROOT = "/api/v1/hierarchy/"
-ENGINEER_ANY = "Engineer or higher privileges required"
-OPERATOR_HERE = "operator or higher privileges required for this plant"
-ENGINEER_HERE = "engineer or higher privileges required for this plant"
 
 
 def node_count() -> int:
@@ -184,12 +182,8 @@ def test_patch_bad_input_changes_nothing(client, factory, plants, engineer):
 def test_patch_roles_and_404(client, factory, plants, outsider):
     node = factory.hierarchy(plants[0], name="Old")
     operator = factory.headers(factory.user("operator", plants[0]))
-    denied = client.patch(f"{ROOT}{node.id}", json={"name": "X"}, headers=operator)
-    assert (denied.status_code, denied.json) == (403, {"detail": ENGINEER_ANY})
-    foreign = client.patch(f"{ROOT}{node.id}", json={"name": "X"}, headers=outsider)
-    assert (foreign.status_code, foreign.json) == (403, {"detail": ENGINEER_HERE})
-    missing = client.patch(f"{ROOT}999", json={"name": "X"}, headers=outsider)
-    assert (missing.status_code, missing.json) == (404, {"detail": "Hierarchy node 999 not found"})
+    assert_patch_guarded(client, f"{ROOT}{node.id}", f"{ROOT}999", "Hierarchy node 999 not found",
+                         operator=operator, outsider=outsider)
     db.session.expire_all()
     assert db.session.get(Hierarchy, node.id).name == "Old"
 
