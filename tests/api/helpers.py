@@ -7,9 +7,10 @@ OPERATOR_HERE = "operator or higher privileges required for this plant"
 ENGINEER_HERE = "engineer or higher privileges required for this plant"
 
 
-def error_types(response) -> list[tuple[list, str]]:
-    """``(loc, type)`` of each item of a 422 body."""
-    return [(i["loc"], i["type"]) for i in response.json["detail"]]
+def assert_refused(response, loc: list, kind: str) -> None:
+    """A 422 whose only item names ``loc`` with the error type ``kind``."""
+    assert response.status_code == 422
+    assert [(i["loc"], i["type"]) for i in response.json["detail"]] == [(loc, kind)]
 
 
 def assert_patch_guarded(client, url: str, missing_url: str, missing_detail: str, *,

@@ -14,7 +14,7 @@ from openspc.auth.dual import check_api_key_permission, user_or_api_key
 from openspc.errors import Forbidden, Unauthorized
 from openspc.extensions import db
 from openspc.models import ApiKey
-from tests.api.helpers import error_types
+from tests.api.helpers import assert_refused
 
 KEYS = "/api/v1/api-keys/"
 
@@ -178,8 +178,7 @@ class TestRoutes:
     ])
     def test_create_with_bad_input_is_422_naming_the_field(self, client, auth, body, loc, kind):
         response = client.post(KEYS, headers=auth, json=body)
-        assert response.status_code == 422
-        assert error_types(response) == [(loc, kind)]
+        assert_refused(response, loc, kind)
         assert key_count() == 0
 
     @pytest.mark.parametrize("body, loc", [

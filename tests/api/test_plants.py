@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from openspc.extensions import db
 from openspc.models import Plant, UserPlantRole
-from tests.api.helpers import error_types
+from tests.api.helpers import assert_refused
 
 PLANTS = "/api/v1/plants/"
 
@@ -152,8 +152,7 @@ def test_reads_need_a_token(client):
 def test_create_with_bad_input_is_422_naming_the_field(client, auth, body, loc, kind):
     before = plant_count()
     response = client.post(PLANTS, headers=auth, json=body)
-    assert response.status_code == 422
-    assert error_types(response) == [(loc, kind)]
+    assert_refused(response, loc, kind)
     assert plant_count() == before
 
 
@@ -165,7 +164,6 @@ def test_create_with_bad_input_is_422_naming_the_field(client, auth, body, loc, 
 def test_put_with_bad_input_is_422_and_changes_nothing(client, factory, auth, body, loc, kind):
     plant = factory.plant(name="Keep", code="KEEP")
     response = client.put(f"{PLANTS}{plant.id}", headers=auth, json=body)
-    assert response.status_code == 422
-    assert error_types(response) == [(loc, kind)]
+    assert_refused(response, loc, kind)
     kept = reloaded(plant.id)
     assert (kept.name, kept.code, kept.settings) == ("Keep", "KEEP", {})
