@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from openspc.extensions import db
 from openspc.realtime.emit import emit
 from openspc.realtime.relay import channel_for
 from tests.conftest import Factory, make_settings
+from tests.integration.processes import stop_process
 from tests.realtime.clients import ask, raw_socket, receive, socketio_client
 
 pytestmark = pytest.mark.integration
@@ -115,15 +115,6 @@ def _wait_healthy(address: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"gunicorn did not become healthy:\n{log.read_text()}")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
     """Seeded SQLite file, two gunicorn web processes on it, and this process's app."""
@@ -172,7 +163,7 @@ def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
             db.engine.dispose()
     finally:
         for process in processes:
-            _stop(process)
+            stop_process(process, timeout=15)
 
 
 def _wait_for_listeners(stack: Stack, count: int) -> None:

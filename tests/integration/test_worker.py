@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import celeryconfig
 from openspc import create_app
 from openspc.config import load_settings
 from openspc.extensions import db
+from tests.integration.processes import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -59,12 +59,7 @@ def worker(tmp_path, broker_url) -> Iterator[subprocess.Popen]:
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_process(process, timeout=30)
     log.close()
 
 
