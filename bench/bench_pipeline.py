@@ -5,7 +5,9 @@ Run: ``python bench/bench_pipeline.py`` from the repository root, in the project
 
 - PostgreSQL database ``openspc_bench`` (dropped and re-created, then ``openspc migrate``);
 - Redis db 9 (flushed) as broker, result/notification channel and Socket.IO queue;
-- the documented web command ``gunicorn -k gthread --threads 32 -w 1 wsgi:app``;
+- the documented web command ``gunicorn -k gthread --threads 32 -w W wsgi:app`` (W web
+  processes, ``--web``, default 2: one per core; the Socket.IO client uses the WebSocket
+  transport only, so no sticky sessions are needed);
 - ``celery -A workers.celery_app beat`` (its sweeper re-enqueues lost evaluations);
 - N Celery workers ``celery -A workers.celery_app worker -Q evaluate,publish,maintenance
   --concurrency 1`` (one evaluating process each).
@@ -67,6 +69,7 @@ class Config:
     batches: int
     history: int
     workers: list[int]
+    web: int
     port: int
     database: str
     redis_db: int
@@ -121,7 +124,8 @@ class Stack:
 
     def start_web(self) -> None:
         self.web = self._spawn([
-            str(BIN / "gunicorn"), "-k", "gthread", "--threads", "32", "-w", "1",
+            str(BIN / "gunicorn"), "-k", "gthread", "--threads", "32",
+            "-w", str(self.config.web),
             "--no-control-socket", "-b", f"127.0.0.1:{self.config.port}", "wsgi:app",
         ], "web")
         deadline = time.monotonic() + 60
@@ -521,10 +525,12 @@ def report(config: Config, figures: Figures) -> str:
         SECTION,
         "",
         f"`python bench/bench_pipeline.py --duration {config.duration:g} --batches "
-        f"{config.batches} --history {config.history}` on {platform.node()} "
+        f"{config.batches} --history {config.history} --web {config.web}` on "
+        f"{platform.node()} "
         f"({os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}). Full stack started by the script: gunicorn "
-        "gthread (1 process × 32 threads), PostgreSQL, Redis, Celery beat, workers with "
+        f"gthread ({config.web} process(es) × 32 threads), PostgreSQL, Redis, Celery beat, "
+        "workers with "
         "`--concurrency 1` each. X-bar/R characteristics, n = 5, all eight Nelson rules. "
         f"Client: {CLIENTS} keep-alive `http.client` threads in the bench process; "
         "\"client CPU\" is that process's CPU time over the run's wall time (2 cores = 200 %).",
@@ -611,6 +617,8 @@ def parse(argv: list[str] | None) -> Config:
                         help="samples stored before the history run (default 10^6)")
     parser.add_argument("--workers", default="1,2",
                         help="worker counts to compare, the largest is used after (default 1,2)")
+    parser.add_argument("--web", type=int, default=2,
+                        help="gunicorn web processes (default 2)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="openspc_bench")
     parser.add_argument("--redis-db", type=int, default=9)
@@ -623,7 +631,8 @@ def parse(argv: list[str] | None) -> Config:
     args = parser.parse_args(argv)
     return Config(
         duration=args.duration, batches=args.batches, history=args.history,
-        workers=sorted(int(w) for w in args.workers.split(",")), port=args.port,
+        workers=sorted(int(w) for w in args.workers.split(",")), web=args.web,
+        port=args.port,
         database=args.database, redis_db=args.redis_db, pg_dsn=args.pg,
         redis_base=args.redis, write=not args.no_write,
     )

@@ -167,7 +167,8 @@ def zones_of(characteristic: Characteristic, rows: Sequence[Any]) -> list[str]:
     return [str(label) for label in zone_labels(points_of(context, rows))]
 
 
-def lock_characteristic(characteristic_id: int) -> Characteristic | None:
+def lock_characteristic(characteristic_id: int,
+                        wait: float | None = None) -> Characteristic | None:
     """Lock the characteristic's row for the rest of the transaction and load it fresh.
 
     PostgreSQL: ``SELECT ... FOR NO KEY UPDATE``, which excludes other evaluators but not the
@@ -176,8 +177,16 @@ def lock_characteristic(characteristic_id: int) -> Characteristic | None:
     has no row locks and would let two deferred transactions read the same pending rows, so
     there a no-op UPDATE takes the database's write lock first (other writers then wait on
     the busy timeout).
+
+    ``wait`` bounds the wait for the lock on PostgreSQL (``lock_timeout`` for this
+    transaction): past it the database raises and the caller's transaction is lost, which
+    is what a caller with a cheaper way out wants. Elsewhere the wait is bounded by the
+    holder, which keeps the lock for one chunk of evaluation at most.
     """
-    if db.engine.dialect.name == "sqlite":
+    dialect = db.engine.dialect.name
+    if wait is not None and dialect == "postgresql":
+        db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+    if dialect == "sqlite":
         table = Characteristic.__table__
         db.session.execute(
             sa.update(table).where(table.c.id == characteristic_id)
@@ -267,7 +276,7 @@ def evaluate_pending(characteristic_id: int) -> list[int]:
         if not ids:
             break
         evaluated.extend(ids)
-        _after_commit(characteristic_id, ids)
+        after_commit(characteristic_id, ids)
         if len(ids) < CHUNK:
             break
     return evaluated
@@ -278,6 +287,14 @@ def _evaluate_chunk(characteristic_id: int) -> list[int]:
     characteristic = lock_characteristic(characteristic_id)
     if characteristic is None:
         return []
+    return evaluate_locked(characteristic)
+
+
+def evaluate_locked(characteristic: Characteristic) -> list[int]:
+    """Evaluate the oldest ``CHUNK`` pending samples of a characteristic whose row the
+    caller's transaction has locked (:func:`lock_characteristic`); returns their ids. The
+    caller commits, then calls :func:`after_commit`."""
+    characteristic_id = characteristic.id
     context = evaluation_context(characteristic)
     if context is None:
         return []
@@ -302,25 +319,28 @@ def _evaluate_chunk(characteristic_id: int) -> list[int]:
     zones = zone_labels(points) if points is not None else []
     sequence = characteristic.eval_sequence or 0
     updates = []
+    events: list[outbox.Event] = []
     for row in rows:
         sequence += 1
         update = {"id": row.id, "status": EVALUATED, "sequence": sequence,
                   "limits_version": context.version}
         if row.id in position:
             update.update(_mode_fields(context, points, position[row.id]))
-            _record_sample_frame(context, row, str(zones[position[row.id]]),
-                                 by_sample.get(row.id, []))
+            events += _sample_frames(context, row, str(zones[position[row.id]]),
+                                     by_sample.get(row.id, []))
         updates.append(update)
+    outbox.record_many(events)
     db.session.execute(sa.update(Sample), updates)
     characteristic.eval_sequence = sequence
     _store_state(characteristic, context, evaluator)
     return [row.id for row in rows]
 
 
-def _record_sample_frame(context: Context, row: Any, zone: str,
-                         violations: list[dict[str, Any]]) -> None:
+def _sample_frames(context: Context, row: Any, zone: str,
+                   violations: list[dict[str, Any]]) -> list[outbox.Event]:
+    """The ``sample`` frame of an evaluated sample, then a ``violation`` frame per hit."""
     payloads = [violation_payload(v) for v in violations]
-    outbox.record({
+    sample_frame = {
         "type": "sample",
         "characteristic_id": context.characteristic_id,
         "sample": {
@@ -332,13 +352,15 @@ def _record_sample_frame(context: Context, row: Any, zone: str,
             "in_control": not violations,
         },
         "violations": payloads,
-    }, context.characteristic_id)
-    _record_violation_frames(context.characteristic_id, payloads)
+    }
+    return [(sample_frame, context.characteristic_id),
+            *_violation_frames(context.characteristic_id, payloads)]
 
 
-def _record_violation_frames(characteristic_id: int, payloads: list[dict[str, Any]]) -> None:
-    for payload in payloads:
-        outbox.record({"type": "violation", "violation": payload}, characteristic_id)
+def _violation_frames(characteristic_id: int,
+                      payloads: list[dict[str, Any]]) -> list[outbox.Event]:
+    return [({"type": "violation", "violation": payload}, characteristic_id)
+            for payload in payloads]
 
 
 PUBLISH_BATCH = 500
@@ -369,9 +391,10 @@ def _lazy_commit() -> None:
         db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
 
 
-def _after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
-    """Wake the requests waiting for these samples, then publish the events: the verdict
-    is committed, so the synchronous answer need not wait for the frames to be sent."""
+def after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
+    """Once an evaluation committed: wake the requests waiting for these samples, then
+    publish the events (the verdict is committed, so a waiting answer need not wait for the
+    frames to be sent)."""
     notify_evaluated(characteristic_id, sample_ids)
     publish_outbox()
 
@@ -424,7 +447,8 @@ def _reconcile(context: Context, sample_ids: list[int],
             violation.first_sample_id, violation.last_sample_id = hit.first, hit.last
     db.session.flush()
     created = _insert_violations(context, wanted.values())
-    _record_violation_frames(context.characteristic_id, [violation_payload(v) for v in created])
+    outbox.record_many(_violation_frames(context.characteristic_id,
+                                         [violation_payload(v) for v in created]))
     return created
 
 
@@ -605,6 +629,22 @@ def _listener() -> _Listener | None:
     return _listeners[url]
 
 
+_this_thread = threading.local()
+
+
+def note_evaluated_here(sample_ids: Collection[int]) -> None:
+    """Remember, for this thread's next :func:`wait_for_evaluation`, samples whose
+    evaluation it has just committed itself: the wait then skips re-reading them."""
+    _this_thread.evaluated = set(sample_ids)
+
+
+def _evaluated_here() -> set[int]:
+    """The ids noted by this thread (once: the note is consumed)."""
+    evaluated = getattr(_this_thread, "evaluated", set())
+    _this_thread.evaluated = set()
+    return evaluated
+
+
 def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]:
     """Wait up to ``timeout`` seconds until the given samples are evaluated; returns the ids
     still pending (empty when all are done).
@@ -614,8 +654,12 @@ def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]
     cannot slip between the two); then the request sleeps until the evaluator has announced
     all of them, re-reading the database only every second as a safety net (a lost
     notification, Redis reconnecting). Samples of a characteristic without limits are not
-    waited for: nothing will judge them.
+    waited for: nothing will judge them. Samples this thread has just evaluated itself
+    (:func:`note_evaluated_here`, a synchronous submission) are known to be done.
     """
+    sample_ids = set(sample_ids) - _evaluated_here()
+    if not sample_ids:
+        return set()
     listener = _listener()
     if listener is None:
         return set(_still_pending(sample_ids))
