@@ -280,7 +280,8 @@ def test_a_frame_emitted_by_a_web_process_reaches_its_own_sockets_once(stack, ap
 
 
 def test_frames_of_the_real_pipeline_reach_the_subscribers(stack):
-    """Samples posted to one web process are evaluated by the Celery worker, whose
+    """Samples posted to one web process through a batch route (a single ``POST /samples``
+    is judged by the web process itself) are evaluated by the Celery worker, whose
     ``sample`` and ``violation`` frames reach clients on both web processes; set-limits and
     acknowledge (run by the web processes) push ``limits_update`` and ``ack_update``."""
     _wait_worker_ready(stack)
@@ -294,10 +295,16 @@ def test_frames_of_the_real_pipeline_reach_the_subscribers(stack):
     api.headers["Authorization"] = f"Bearer {stack.admin_token}"
 
     def post_sample(address: str, characteristic_id: int, value: float) -> dict:
-        response = api.post(f"http://{address}/api/v1/samples/", timeout=30,
-                            json={"characteristic_id": characteristic_id, "measurements": [value]})
+        response = api.post(f"http://{address}/api/v1/data-entry/batch", timeout=30, json={
+            "samples": [{"characteristic_id": characteristic_id, "measurements": [value]}]})
         assert response.status_code == 201, response.text
-        return response.json()
+        [result] = response.json()["results"]
+        listed = api.get(f"http://{address}/api/v1/violations/", timeout=30,
+                         params={"sample_id": result["sample_id"]}).json()["items"]
+        result["violations"] = [
+            {"violation_id": v["id"], "rule_id": v["rule_id"], "rule_name": v["rule_name"],
+             "severity": v["severity"]} for v in sorted(listed, key=lambda v: v["rule_id"])]
+        return result
 
     out_c1 = post_sample(stack.web[1], stack.c1, 20.0)      # beyond UCL: rule 1
     in_c2 = post_sample(stack.web[0], stack.c2, 10.0)       # in control
