@@ -39,8 +39,9 @@ class Characteristic(db.Model):
     eval_sequence: Mapped[int] = mapped_column(sa.Integer, server_default="0", default=0)
     eval_state: Mapped[dict | None] = mapped_column(sa.JSON)
 
+    # Loaded when read: most requests touch a characteristic without needing its rules.
     rules: Mapped[list[CharacteristicRule]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select"
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import noload
 
 from openspc import get_settings
 from openspc.auth.current import Caller
@@ -60,6 +61,7 @@ def processing_results(sample_ids: Sequence[int], started: float) -> list[dict[s
     samples = {
         s.id: s for s in db.session.execute(
             sa.select(Sample).where(Sample.id.in_(list(sample_ids)))
+            .options(noload(Sample.measurements))
         ).scalars()
     }
     violations: dict[int, list[Violation]] = defaultdict(list)
