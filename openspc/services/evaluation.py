@@ -77,6 +77,22 @@ _POINT_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """One sample as the evaluation has just judged it: the row it read under the lock
+    (``_POINT_COLUMNS`` and ``range_value``), its zone (``unknown`` when excluded) and its new
+    violation rows. The request that evaluated the sample answers from this after its commit
+    instead of reading the sample, its violations and the characteristic back."""
+
+    row: Any
+    zone: str
+    violations: list[dict[str, Any]]
+
+    @property
+    def sample_id(self) -> int:
+        return self.row.id
+
+
+@dataclass(frozen=True)
 class Context:
     """What judging a point of one characteristic needs: the limits in force, the subgroup
     mode, the rule settings and each rule's ``require_acknowledgement``."""
@@ -287,19 +303,19 @@ def _evaluate_chunk(characteristic_id: int) -> list[int]:
     characteristic = lock_characteristic(characteristic_id)
     if characteristic is None:
         return []
-    return evaluate_locked(characteristic)
+    return [verdict.sample_id for verdict in evaluate_locked(characteristic)]
 
 
-def evaluate_locked(characteristic: Characteristic) -> list[int]:
+def evaluate_locked(characteristic: Characteristic) -> list[Verdict]:
     """Evaluate the oldest ``CHUNK`` pending samples of a characteristic whose row the
-    caller's transaction has locked (:func:`lock_characteristic`); returns their ids. The
-    caller commits, then calls :func:`after_commit`."""
+    caller's transaction has locked (:func:`lock_characteristic`); returns their verdicts,
+    in evaluation order. The caller commits, then calls :func:`after_commit`."""
     characteristic_id = characteristic.id
     context = evaluation_context(characteristic)
     if context is None:
         return []
     rows = db.session.execute(
-        sa.select(*_POINT_COLUMNS)
+        sa.select(*_POINT_COLUMNS, Sample.range_value)
         .where(Sample.char_id == characteristic_id, Sample.status == PENDING)
         .order_by(Sample.id)
         .limit(CHUNK)
@@ -320,20 +336,23 @@ def evaluate_locked(characteristic: Characteristic) -> list[int]:
     sequence = characteristic.eval_sequence or 0
     updates = []
     events: list[outbox.Event] = []
+    verdicts = []
     for row in rows:
         sequence += 1
         update = {"id": row.id, "status": EVALUATED, "sequence": sequence,
                   "limits_version": context.version}
+        verdict = Verdict(row, "unknown", by_sample.get(row.id, []))
         if row.id in position:
             update.update(_mode_fields(context, points, position[row.id]))
-            events += _sample_frames(context, row, str(zones[position[row.id]]),
-                                     by_sample.get(row.id, []))
+            verdict = Verdict(row, str(zones[position[row.id]]), verdict.violations)
+            events += _sample_frames(context, row, verdict.zone, verdict.violations)
         updates.append(update)
+        verdicts.append(verdict)
     outbox.record_many(events)
     db.session.execute(sa.update(Sample), updates)
     characteristic.eval_sequence = sequence
     _store_state(characteristic, context, evaluator)
-    return [row.id for row in rows]
+    return verdicts
 
 
 def _sample_frames(context: Context, row: Any, zone: str,
@@ -629,22 +648,6 @@ def _listener() -> _Listener | None:
     return _listeners[url]
 
 
-_this_thread = threading.local()
-
-
-def note_evaluated_here(sample_ids: Collection[int]) -> None:
-    """Remember, for this thread's next :func:`wait_for_evaluation`, samples whose
-    evaluation it has just committed itself: the wait then skips re-reading them."""
-    _this_thread.evaluated = set(sample_ids)
-
-
-def _evaluated_here() -> set[int]:
-    """The ids noted by this thread (once: the note is consumed)."""
-    evaluated = getattr(_this_thread, "evaluated", set())
-    _this_thread.evaluated = set()
-    return evaluated
-
-
 def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]:
     """Wait up to ``timeout`` seconds until the given samples are evaluated; returns the ids
     still pending (empty when all are done).
@@ -654,10 +657,9 @@ def wait_for_evaluation(sample_ids: Collection[int], timeout: float) -> set[int]
     cannot slip between the two); then the request sleeps until the evaluator has announced
     all of them, re-reading the database only every second as a safety net (a lost
     notification, Redis reconnecting). Samples of a characteristic without limits are not
-    waited for: nothing will judge them. Samples this thread has just evaluated itself
-    (:func:`note_evaluated_here`, a synchronous submission) are known to be done.
+    waited for: nothing will judge them.
     """
-    sample_ids = set(sample_ids) - _evaluated_here()
+    sample_ids = set(sample_ids)
     if not sample_ids:
         return set()
     listener = _listener()

@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import structlog
@@ -41,6 +42,9 @@ from openspc.models.types import utcnow
 from openspc.services.ownership import get_characteristic_or_404
 from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
+
+if TYPE_CHECKING:
+    from openspc.services.evaluation import Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -252,8 +256,9 @@ class _Characteristics:
         return values
 
 
-def submit_sample(item: SampleInput) -> int:
-    """Store one sample and evaluate it in the same transaction; returns its id.
+def submit_sample(item: SampleInput) -> tuple[int, Verdict | None]:
+    """Store one sample and evaluate it in the same transaction; returns its id and, when
+    this request judged it, its verdict (None: a worker will, or nothing can yet).
 
     The characteristic's lock is taken before the insert, so the sample and every sample
     still pending before it are judged in arrival order and committed once, with their
@@ -265,7 +270,7 @@ def submit_sample(item: SampleInput) -> int:
     from openspc.tasks.evaluation import enqueue_evaluation
 
     try:
-        sample_id, evaluated = _store_and_evaluate(item)
+        sample_id, verdicts = _store_and_evaluate(item)
     except OperationalError as error:
         if getattr(error.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
             raise
@@ -273,17 +278,16 @@ def submit_sample(item: SampleInput) -> int:
         outcome = submit_samples([item])[0]
         if isinstance(outcome, ApiError):
             raise outcome from None
-        return outcome
-    if evaluated:
-        evaluation.note_evaluated_here(evaluated)
-        evaluation.after_commit(item.characteristic_id, evaluated)
-    if len(evaluated) == evaluation.CHUNK:
+        return outcome, None
+    if verdicts:
+        evaluation.after_commit(item.characteristic_id, [v.sample_id for v in verdicts])
+    if len(verdicts) == evaluation.CHUNK:
         enqueue_evaluation([item.characteristic_id])
-    return sample_id
+    return sample_id, next((v for v in verdicts if v.sample_id == sample_id), None)
 
 
 @transactional
-def _store_and_evaluate(item: SampleInput) -> tuple[int, list[int]]:
+def _store_and_evaluate(item: SampleInput) -> tuple[int, list[Verdict]]:
     from openspc.services import evaluation
 
     characteristic = evaluation.lock_characteristic(item.characteristic_id,

@@ -76,25 +76,51 @@ def processing_results(sample_ids: Sequence[int], started: float) -> list[dict[s
     for sample_id in sample_ids:
         sample = samples[sample_id]
         done = sample.status == EVALUATED
-        results.append({
-            "sample_id": sample.id,
-            "characteristic_id": sample.char_id,
-            "timestamp": sample.timestamp,
-            "mean": sample.mean,
-            "range_value": sample.range_value,
-            "zone": zones.get(sample.id, "unknown"),
-            "in_control": not violations[sample.id] if done else None,
-            "violations": [
-                {"violation_id": v.id, "rule_id": v.rule_id,
-                 "rule_name": v.rule_name or f"Rule {v.rule_id}", "severity": v.severity}
-                for v in violations[sample.id]
-            ],
-            "processing_time_ms": elapsed,
-            "status": "evaluated" if done else "pending",
-            "count": sample.defect_count,
-            "sample_size": sample.sample_size,
-        })
+        results.append(_result(
+            sample, sample.char_id, zones.get(sample.id, "unknown"), done,
+            [(v.id, v.rule_id, v.rule_name, v.severity) for v in violations[sample.id]],
+            elapsed,
+        ))
     return results
+
+
+def _result(sample: Any, characteristic_id: int, zone: str, done: bool,
+            violations: list[tuple[int, int, str | None, str]],
+            elapsed: float) -> dict[str, Any]:
+    """One processing result; ``sample`` is a Sample or an evaluated point row (the same
+    attribute names), ``violations`` are (id, rule_id, rule_name, severity) by rule."""
+    return {
+        "sample_id": sample.id,
+        "characteristic_id": characteristic_id,
+        "timestamp": sample.timestamp,
+        "mean": sample.mean,
+        "range_value": sample.range_value,
+        "zone": zone,
+        "in_control": not violations if done else None,
+        "violations": [
+            {"violation_id": violation_id, "rule_id": rule_id,
+             "rule_name": rule_name or f"Rule {rule_id}", "severity": severity}
+            for violation_id, rule_id, rule_name, severity in violations
+        ],
+        "processing_time_ms": elapsed,
+        "status": "evaluated" if done else "pending",
+        "count": sample.defect_count,
+        "sample_size": sample.sample_size,
+    }
+
+
+def _submission_result(item: SampleInput, started: float) -> dict[str, Any]:
+    """Store and judge one sample, then answer its verdict: from what this request's
+    evaluation computed when it judged the sample itself, else read back after waiting."""
+    sample_id, verdict = ingest.submit_sample(item)
+    if verdict is None:
+        return processing_results([sample_id], started)[0]
+    violations = sorted(
+        ((v["id"], v["rule_id"], v["rule_name"], v["severity"]) for v in verdict.violations),
+        key=lambda violation: violation[1],
+    )
+    return _result(verdict.row, item.characteristic_id, verdict.zone, True, violations,
+                   (time.perf_counter() - started) * 1000.0)
 
 
 def _zones(samples: list[Sample]) -> dict[int, str]:
@@ -112,9 +138,7 @@ def _zones(samples: list[Sample]) -> dict[int, str]:
 
 def create_sample(item: SampleInput) -> dict[str, Any]:
     """``POST /samples`` after its role check: store, enqueue, wait, answer."""
-    started = time.perf_counter()
-    sample_id = ingest.submit_sample(item)
-    return processing_results([sample_id], started)[0]
+    return _submission_result(item, time.perf_counter())
 
 
 def import_batch(items: Sequence[SampleInput | ApiError], evaluate: bool) -> dict[str, Any]:
@@ -155,8 +179,7 @@ def submit_entry(caller: Caller, item: SampleInput) -> dict[str, Any]:
     """``POST /data-entry/submit``: as ``POST /samples``, authenticated by user or key."""
     started = time.perf_counter()
     _entry_allowed(caller, item.characteristic_id)
-    sample_id = ingest.submit_sample(item)
-    return processing_results([sample_id], started)[0]
+    return _submission_result(item, started)
 
 
 def submit_entries(caller: Caller, items: Sequence[SampleInput]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def violations_of(sample_id: int) -> list[int]:
 
 
 def test_a_single_submission_is_evaluated_without_a_worker(chart, enqueued):
-    sample_id = ingest.submit_sample(SampleInput(chart.id, [13.5]))
+    sample_id, _ = ingest.submit_sample(SampleInput(chart.id, [13.5]))
     db.session.expire_all()
     sample = db.session.get(Sample, sample_id)
     assert (sample.status, sample.sequence) == ("evaluated", 1)
@@ -52,7 +52,7 @@ def test_it_also_judges_what_was_pending_before_it_in_arrival_order(chart, monke
     monkeypatch.setattr(tasks.evaluate_pending, "delay", lambda *_: None)
     earlier = ingest.submit_samples([SampleInput(chart.id, [10.0]), SampleInput(chart.id, [10.0])])
     monkeypatch.undo()
-    latest = ingest.submit_sample(SampleInput(chart.id, [10.0]))
+    latest, _ = ingest.submit_sample(SampleInput(chart.id, [10.0]))
     rows = db.session.execute(sa.select(Sample.id, Sample.status, Sample.sequence)).all()
     assert sorted(rows) == [(earlier[0], "evaluated", 1), (earlier[1], "evaluated", 2),
                             (latest, "evaluated", 3)]
@@ -63,7 +63,7 @@ def test_a_busy_lock_hands_the_sample_to_the_workers(chart, enqueued, monkeypatc
         raise OperationalError("SELECT ... FOR NO KEY UPDATE", {}, LockNotAvailable())
 
     monkeypatch.setattr(ingest, "_store_and_evaluate", busy)
-    sample_id = ingest.submit_sample(SampleInput(chart.id, [13.5]))
+    sample_id, _ = ingest.submit_sample(SampleInput(chart.id, [13.5]))
     assert enqueued == [chart.id]
     db.session.expire_all()
     assert db.session.get(Sample, sample_id).status == "evaluated"
