@@ -92,8 +92,8 @@ def characteristic_for(
 ) -> Characteristic:
     """The characteristic after 404 and the ``role``-at-its-plant check (403).
 
-    ``lock`` re-reads the row under the evaluator's own lock (``SELECT ... FOR UPDATE``, the
-    write lock on SQLite), so limits never change under a running evaluation and two limit
+    ``lock`` re-reads the row under the evaluator's own lock (``evaluation.lock_characteristic``),
+    so limits never change under a running evaluation and two limit
     changes of one characteristic serialise (the version's unique constraint is the
     backstop). Imported here because the evaluator imports this module.
     """
