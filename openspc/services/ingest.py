@@ -39,6 +39,7 @@ from openspc.extensions import db
 from openspc.models import Characteristic, Measurement, Sample
 from openspc.models.sample import PENDING
 from openspc.models.types import utcnow
+from openspc.services.bulk import insert_returning_ids, insert_rows
 from openspc.services.ownership import get_characteristic_or_404
 from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
@@ -354,31 +355,13 @@ def _insert(rows: list[_Row], now: datetime, status: str) -> list[int]:
         }
         for row in ordered
     ])
-    measurements = [
+    insert_rows(Measurement, [
         {"sample_id": sample_id, "value": value}
         for row, sample_id in zip(ordered, sample_ids, strict=True)
         for value in row.values.measurements
-    ]
-    if measurements:
-        # Core, not ORM, bulk insert: no per-row ORM bookkeeping for thousands of plain rows.
-        db.session.execute(sa.insert(Measurement.__table__), measurements)
+    ])
     by_index = {row.index: sample_id for row, sample_id in zip(ordered, sample_ids, strict=True)}
     return [by_index[row.index] for row in rows]
 
 
 _write = transactional(_insert)
-
-
-def insert_returning_ids(model: type[db.Model], rows: list[dict]) -> list[int]:
-    """Insert ``rows`` with one multi-row statement where the dialect can return the new ids
-    in parameter order (PostgreSQL, SQLite, MariaDB); row by row elsewhere (MySQL)."""
-    if not rows:
-        return []
-    table = model.__table__
-    if db.engine.dialect.insert_executemany_returning_sort_by_parameter_order:
-        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(db.session.execute(statement, rows).scalars())
-    return [
-        db.session.execute(sa.insert(table).values(**row)).inserted_primary_key[0]
-        for row in rows
-    ]
