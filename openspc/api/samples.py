@@ -46,8 +46,7 @@ class Samples(MethodView):
     def post(self, data):
         """Store a sample and answer its verdict; ``status: "pending"`` when the evaluation
         did not finish within OPENSPC_SAMPLE_WAIT_TIMEOUT or the chart has no limits yet."""
-        service.authorize_submission(current_user(), data["characteristic_id"])
-        return service.create_sample(to_input(data["characteristic_id"], data))
+        return service.create_sample(current_user(), to_input(data["characteristic_id"], data))
 
 
 @blp.route("/batch")

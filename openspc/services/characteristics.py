@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from openspc.errors import Conflict, field_error
 from openspc.extensions import db
 from openspc.models import Characteristic, DataSource, Hierarchy, Sample, User, Violation
+from openspc.services.evaluation import lock_characteristic
 from openspc.services.limits import after_limits_change, version_limits_in_force
 from openspc.services.ownership import readable_clause
 from openspc.services.rules import apply_preset
@@ -88,6 +89,8 @@ def update_characteristic(
 def _update_characteristic(
     user: User, characteristic: Characteristic, data: Mapping[str, Any]
 ) -> tuple[Characteristic, bool]:
+    characteristic = lock_characteristic(characteristic.id)
+    characteristic = lock_characteristic(characteristic.id)
     values = dict(data)
     preset = values.pop("rule_preset", None)
     chart_type = values.pop("chart_type", None)

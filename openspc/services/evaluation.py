@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -35,7 +35,7 @@ import structlog
 
 from openspc import get_settings
 from openspc.extensions import db
-from openspc.models import Characteristic, Sample, Violation
+from openspc.models import Characteristic, Hierarchy, Sample, Violation
 from openspc.models.sample import EVALUATED, PENDING
 from openspc.models.types import utcnow
 from openspc.services import outbox
@@ -77,6 +77,20 @@ _POINT_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class PointRow:
+    """A stored sample as the evaluator reads it (``_POINT_COLUMNS`` and ``range_value``)."""
+
+    id: int
+    timestamp: datetime
+    mean: float | None
+    actual_n: int
+    defect_count: int | None
+    sample_size: int | None
+    is_excluded: bool
+    range_value: float | None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One sample as the evaluation has just judged it: the row it read under the lock
     (``_POINT_COLUMNS`` and ``range_value``), its zone (``unknown`` when excluded) and its new
@@ -100,6 +114,7 @@ class Context:
     characteristic_id: int
     limits: ControlLimits
     mode: SubgroupMode
+    rules: list[dict[str, Any]]
     config: RuleConfig
     requires_ack: dict[int, bool]
     version: int | None
@@ -135,15 +150,20 @@ def usable_limits(characteristic: Characteristic) -> ControlLimits | None:
     return limits
 
 
-def evaluation_context(characteristic: Characteristic) -> Context | None:
+def evaluation_context(characteristic: Characteristic,
+                       rules: list[dict[str, Any]] | None = None) -> Context | None:
+    """What judging this characteristic's points needs, or None without usable limits.
+    ``rules`` are its rule settings when the caller has them (the evaluator's state keeps
+    them), else they are read."""
     limits = usable_limits(characteristic)
     if limits is None:
         return None
-    settings = rule_settings(characteristic)
+    settings = rules if rules is not None else rule_settings(characteristic)
     return Context(
         characteristic_id=characteristic.id,
         limits=limits,
         mode=SubgroupMode(characteristic.subgroup_mode),
+        rules=settings,
         config=RuleConfig.from_dict(settings),
         requires_ack={s["rule_id"]: s["require_acknowledgement"] for s in settings},
         version=characteristic.limits_version,
@@ -199,6 +219,27 @@ def lock_characteristic(characteristic_id: int,
     is what a caller with a cheaper way out wants. Elsewhere the wait is bounded by the
     holder, which keeps the lock for one chunk of evaluation at most.
     """
+    row = _locked_row(characteristic_id, wait)
+    return None if row is None else row[0]
+
+
+def lock_for_submission(characteristic_id: int,
+                        wait: float) -> tuple[Characteristic, int | None, bool] | None:
+    """:func:`lock_characteristic` for a single submission, answering in the same round trip
+    what the submission needs next: the owning plant (for its role check) and whether
+    samples are pending already (when none are, the new sample is the only one to judge and
+    :func:`evaluate_locked` need not read it back). None when the characteristic is unknown."""
+    plant_id = (
+        sa.select(Hierarchy.plant_id).where(Hierarchy.id == Characteristic.hierarchy_id)
+        .scalar_subquery()
+    )
+    backlog = sa.exists().where(Sample.char_id == Characteristic.id, Sample.status == PENDING)
+    row = _locked_row(characteristic_id, wait, plant_id, backlog)
+    return None if row is None else (row[0], row[1], bool(row[2]))
+
+
+def _locked_row(characteristic_id: int, wait: float | None,
+                *columns: sa.ColumnElement[Any]) -> sa.Row | None:
     dialect = db.engine.dialect.name
     if wait is not None and dialect == "postgresql":
         db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
@@ -209,9 +250,9 @@ def lock_characteristic(characteristic_id: int,
             .values(eval_sequence=table.c.eval_sequence)
         )
     return db.session.execute(
-        sa.select(Characteristic).where(Characteristic.id == characteristic_id)
+        sa.select(Characteristic, *columns).where(Characteristic.id == characteristic_id)
         .with_for_update(key_share=True).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    ).first()
 
 
 def _window_before(context: Context, before_sequence: int | None) -> RuleEvaluator:
@@ -241,7 +282,11 @@ def _evaluator(characteristic: Characteristic, context: Context) -> RuleEvaluato
 
 def _store_state(characteristic: Characteristic, context: Context,
                  evaluator: RuleEvaluator) -> None:
-    characteristic.eval_state = {"key": context.key, "evaluator": evaluator.to_dict()}
+    """Persist the evaluator's window and the rule settings it ran with. Every change of the
+    rules drops this state under the characteristic's lock, so rules found here are current
+    and the next evaluation need not read them again."""
+    characteristic.eval_state = {"key": context.key, "rules": context.rules,
+                                 "evaluator": evaluator.to_dict()}
 
 
 def violation_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -306,15 +351,18 @@ def _evaluate_chunk(characteristic_id: int) -> list[int]:
     return [verdict.sample_id for verdict in evaluate_locked(characteristic)]
 
 
-def evaluate_locked(characteristic: Characteristic) -> list[Verdict]:
+def evaluate_locked(characteristic: Characteristic,
+                    pending: Sequence[PointRow] | None = None) -> list[Verdict]:
     """Evaluate the oldest ``CHUNK`` pending samples of a characteristic whose row the
     caller's transaction has locked (:func:`lock_characteristic`); returns their verdicts,
-    in evaluation order. The caller commits, then calls :func:`after_commit`."""
+    in evaluation order. ``pending``: the caller knows them all already (a submission that
+    found no backlog under the lock and inserted one sample), so they are not read back.
+    The caller commits, then calls :func:`after_commit`."""
     characteristic_id = characteristic.id
-    context = evaluation_context(characteristic)
+    context = evaluation_context(characteristic, (characteristic.eval_state or {}).get("rules"))
     if context is None:
         return []
-    rows = db.session.execute(
+    rows = pending if pending is not None else db.session.execute(
         sa.select(*_POINT_COLUMNS, Sample.range_value)
         .where(Sample.char_id == characteristic_id, Sample.status == PENDING)
         .order_by(Sample.id)
@@ -382,40 +430,11 @@ def _violation_frames(characteristic_id: int,
             for payload in payloads]
 
 
-PUBLISH_BATCH = 500
-"""Outbox events sent per publishing transaction."""
-
-
-def publish_outbox() -> None:
-    """After commit: send the committed events, all of them (a batch of 1,000 samples commits
-    more than one publishing batch; leaving the rest to the sweeper would delay those frames
-    by its period). A failure loses nothing (the outbox sweeper resends), so it is logged and
-    never fails the committed use case."""
-    try:
-        sent = PUBLISH_BATCH
-        while sent == PUBLISH_BATCH:
-            _lazy_commit()
-            sent = outbox.publish_pending(PUBLISH_BATCH)
-    except Exception:
-        db.session.rollback()
-        log.exception("outbox_publish_failed")
-
-
-def _lazy_commit() -> None:
-    """PostgreSQL: do not wait for the WAL flush when committing the "published" marks of
-    the next publishing transaction. A mark lost in a crash only makes the sweeper send the
-    frame again, which the outbox already allows (a publisher may die between sending and
-    marking); the flush costs several milliseconds per batch of frames."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-
-
 def after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
-    """Once an evaluation committed: wake the requests waiting for these samples, then
-    publish the events (the verdict is committed, so a waiting answer need not wait for the
-    frames to be sent)."""
+    """Once an evaluation committed: wake the requests waiting for these samples, then have
+    the events published."""
     notify_evaluated(characteristic_id, sample_ids)
-    publish_outbox()
+    outbox.publish_soon()
 
 
 def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[str, Any]]:
@@ -522,7 +541,7 @@ def _redis() -> redis.Redis | None:
 
 def notify_evaluated(characteristic_id: int, sample_ids: list[int]) -> None:
     client = _redis()
-    if client is None:
+    if client is None or not sample_ids:
         return
     try:
         client.publish(CHANNEL.format(characteristic_id), json.dumps(sample_ids))

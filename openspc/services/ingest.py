@@ -25,7 +25,7 @@ back-filled batch chronologically.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -34,13 +34,13 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import OperationalError
 
-from openspc.errors import ApiError, BadRequest, ValidationFailed
+from openspc.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from openspc.extensions import db
 from openspc.models import Characteristic, Measurement, Sample
 from openspc.models.sample import PENDING
 from openspc.models.types import utcnow
 from openspc.services.bulk import insert_returning_ids, insert_rows
-from openspc.services.ownership import get_characteristic_or_404
+from openspc.services.ownership import get_characteristic_or_404, plant_of_characteristic
 from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
 
@@ -257,7 +257,12 @@ class _Characteristics:
         return values
 
 
-def submit_sample(item: SampleInput) -> tuple[int, Verdict | None]:
+PlantCheck = Callable[[int | None], None]
+"""The caller's permission check on the characteristic's plant: raises to refuse."""
+
+
+def submit_sample(item: SampleInput,
+                  check_plant: PlantCheck | None = None) -> tuple[int, Verdict | None]:
     """Store one sample and evaluate it in the same transaction; returns its id and, when
     this request judged it, its verdict (None: a worker will, or nothing can yet).
 
@@ -265,39 +270,56 @@ def submit_sample(item: SampleInput) -> tuple[int, Verdict | None]:
     still pending before it are judged in arrival order and committed once, with their
     events (published after the commit). A backlog larger than one evaluation chunk is
     left to a worker, as is everything when the lock stays busy (see the module docstring).
-    Raises NotFound, BadRequest or ValidationFailed with nothing written.
+    ``check_plant`` is called with the owning plant once the characteristic is found (the
+    lock reads it); None when the caller has checked already. Raises NotFound, Forbidden,
+    BadRequest or ValidationFailed with nothing written.
     """
     from openspc.services import evaluation  # evaluation builds on this module's helpers
     from openspc.tasks.evaluation import enqueue_evaluation
 
     try:
-        sample_id, verdicts = _store_and_evaluate(item)
+        sample_id, verdicts = _store_and_evaluate(item, check_plant)
     except OperationalError as error:
         if getattr(error.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
             raise
         log.info("sample_lock_busy", characteristic_id=item.characteristic_id)
+        if check_plant is not None:
+            check_plant(plant_of_characteristic(item.characteristic_id))
         outcome = submit_samples([item])[0]
         if isinstance(outcome, ApiError):
             raise outcome from None
         return outcome, None
     if verdicts:
-        evaluation.after_commit(item.characteristic_id, [v.sample_id for v in verdicts])
+        # Only a request whose sample was stored by the worker path waits for a notification:
+        # this one answers from its own verdict.
+        evaluation.after_commit(item.characteristic_id,
+                                [v.sample_id for v in verdicts if v.sample_id != sample_id])
     if len(verdicts) == evaluation.CHUNK:
         enqueue_evaluation([item.characteristic_id])
     return sample_id, next((v for v in verdicts if v.sample_id == sample_id), None)
 
 
 @transactional
-def _store_and_evaluate(item: SampleInput) -> tuple[int, list[Verdict]]:
+def _store_and_evaluate(item: SampleInput,
+                        check_plant: PlantCheck | None) -> tuple[int, list[Verdict]]:
     from openspc.services import evaluation
 
-    characteristic = evaluation.lock_characteristic(item.characteristic_id,
-                                                    wait=LOCK_WAIT_SECONDS)
+    locked = evaluation.lock_for_submission(item.characteristic_id, wait=LOCK_WAIT_SECONDS)
+    if locked is None:
+        raise NotFound(f"Characteristic {item.characteristic_id} not found")
+    characteristic, plant_id, backlog = locked
+    if check_plant is not None:
+        check_plant(plant_id)
     now = utcnow()
-    values = _Characteristics().values(item)  # NotFound when the lock found no row
+    values = _Characteristics().values(item)
     row = _Row(0, item.characteristic_id, _checked_timestamp(item.timestamp, now), values, item)
     [sample_id] = _insert([row], now, PENDING)
-    return sample_id, evaluation.evaluate_locked(characteristic)
+    pending = None if backlog else [evaluation.PointRow(
+        id=sample_id, timestamp=row.timestamp.astimezone(UTC), mean=values.mean,
+        actual_n=values.actual_n, defect_count=values.count, sample_size=values.sample_size,
+        is_excluded=False, range_value=values.range_value,
+    )]
+    return sample_id, evaluation.evaluate_locked(characteristic, pending)
 
 
 def submit_samples(

@@ -500,11 +500,7 @@ def after_limits_change(char_id: int) -> None:
     """
     from openspc.tasks.evaluation import enqueue_evaluation
 
-    try:
-        outbox.publish_pending()
-    except Exception:
-        db.session.rollback()
-        log.exception("limits_update_publish_failed", characteristic_id=char_id)
+    outbox.publish_soon()
     enqueue_evaluation([char_id])
 
 

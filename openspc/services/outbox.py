@@ -3,22 +3,37 @@
 ``record``/``record_many`` add events to the caller's unit of work; ``publish_pending`` sends
 what has committed and marks it. A process that dies between the two leaves rows that the
 periodic ``publish.sweep_outbox`` task sends later, so an event that committed is never lost.
+
+``publish_soon`` is what a use case calls after its commit. Embedded, it publishes right
+away. Distributed, it wakes this process's publisher thread and returns: sending and marking
+the events costs a transaction of its own, which a request answering a verdict (or a worker
+evaluating the next chunk) should not wait for, and one thread draining the outbox for all
+the requests of a busy process sends many requests' events per transaction.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
+from flask import Flask, current_app
 
+from openspc import get_settings
 from openspc.extensions import db
 from openspc.models import OutboxEvent
 from openspc.models.types import utcnow
 from openspc.realtime.emit import emit
 
+log = structlog.get_logger(__name__)
+
 Event = tuple[dict[str, Any], int | None]
 """A frame and the characteristic whose subscribers receive it (None: everyone)."""
+
+PUBLISH_BATCH = 500
+"""Events sent per publishing transaction."""
 
 
 def record(frame: dict[str, Any], characteristic_id: int | None) -> None:
@@ -71,3 +86,64 @@ def publish_pending(limit: int = 500) -> int:
         emit(event.frame, event.characteristic_id)
     db.session.commit()
     return len(events)
+
+
+def publish_all() -> None:
+    """Send every committed event, batch after batch. A failure loses nothing (the sweeper
+    resends), so it is logged and never fails the committed use case."""
+    try:
+        sent = PUBLISH_BATCH
+        while sent == PUBLISH_BATCH:
+            _lazy_commit()
+            sent = publish_pending(PUBLISH_BATCH)
+    except Exception:
+        db.session.rollback()
+        log.exception("outbox_publish_failed")
+
+
+def _lazy_commit() -> None:
+    """PostgreSQL: do not wait for the WAL flush when committing the "published" marks. A
+    mark lost in a crash only makes the sweeper send the frame again, which the outbox
+    already allows (a publisher may die between sending and marking)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
+class _Publisher:
+    """A daemon thread that drains the outbox each time it is woken. A wake-up that arrives
+    while it is sending is kept (the event stays set), so no committed event waits for the
+    sweeper unless the process dies."""
+
+    def __init__(self, app: Flask):
+        self._app = app
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, name="openspc-outbox", daemon=True).start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._app.app_context():
+                publish_all()
+                db.session.remove()
+
+
+_publishers: dict[int, _Publisher] = {}
+_publishers_lock = threading.Lock()
+
+
+def publish_soon() -> None:
+    """After commit: send the committed events, now (embedded) or on this process's publisher
+    thread (started on first use, after any fork)."""
+    if get_settings().embedded:
+        publish_all()
+        return
+    app = current_app._get_current_object()
+    with _publishers_lock:
+        publisher = _publishers.get(id(app))
+        if publisher is None:
+            publisher = _publishers[id(app)] = _Publisher(app)
+    publisher.wake()

@@ -105,10 +105,14 @@ def update_rules(
     ``require_acknowledgement`` take the reference's defaults (true) when absent; the extension
     fields ``parameters`` and ``severity`` keep their stored value when absent and return to
     the default when null. Returns the effective settings of the listed rules, by rule id.
-    The evaluator's state is dropped so that it rebuilds with the new rules.
+    The evaluator's state, which keeps the rules it ran with, is dropped under the
+    evaluator's lock so that the next evaluation reads the new rules.
     """
+    from openspc.services.evaluation import lock_characteristic  # it imports this module
+
     items = list(items)
     _refuse_duplicates(items)
+    characteristic = lock_characteristic(characteristic.id)
     rows = {row.rule_id: row for row in characteristic.rules}
     for item in items:
         rule_id = item["rule_id"]

@@ -37,7 +37,7 @@ from openspc.models import (
     Violation,
 )
 from openspc.models.sample import EVALUATED
-from openspc.services import evaluation, ingest
+from openspc.services import evaluation, ingest, outbox
 from openspc.services.display_keys import display_keys
 from openspc.services.ingest import SampleInput
 from openspc.services.ownership import plant_of_characteristic, readable_clause
@@ -105,10 +105,11 @@ def _result(sample: Any, characteristic_id: int, zone: str, done: bool,
     }
 
 
-def _submission_result(item: SampleInput, started: float) -> dict[str, Any]:
+def _submission_result(item: SampleInput, started: float,
+                       check_plant: ingest.PlantCheck | None = None) -> dict[str, Any]:
     """Store and judge one sample, then answer its verdict: from what this request's
     evaluation computed when it judged the sample itself, else read back after waiting."""
-    sample_id, verdict = ingest.submit_sample(item)
+    sample_id, verdict = ingest.submit_sample(item, check_plant)
     if verdict is None:
         return processing_results([sample_id], started)[0]
     violations = sorted(
@@ -132,9 +133,11 @@ def _zones(samples: list[Sample]) -> dict[int, str]:
     return zones
 
 
-def create_sample(item: SampleInput) -> dict[str, Any]:
-    """``POST /samples`` after its role check: store, enqueue, wait, answer."""
-    return _submission_result(item, time.perf_counter())
+def create_sample(user: User, item: SampleInput) -> dict[str, Any]:
+    """``POST /samples``: 404, then operator at the characteristic's plant (403), then the
+    values; store, judge, answer. The plant comes with the characteristic's lock."""
+    return _submission_result(item, time.perf_counter(),
+                              lambda plant_id: check_plant_role(user, plant_id, "operator"))
 
 
 def import_batch(items: Sequence[SampleInput | ApiError], evaluate: bool) -> dict[str, Any]:
@@ -304,7 +307,7 @@ def edit_sample(user: User, sample_id: int, data: dict[str, Any]) -> dict[str, A
     (as the reference)."""
     started = time.perf_counter()
     _edit(user, sample_id, data)
-    evaluation.publish_outbox()
+    outbox.publish_soon()
     return processing_results([sample_id], started)[0]
 
 
@@ -362,6 +365,6 @@ def delete_sample(user: User, sample_id: int) -> None:
 
 
 def authorize_submission(user: User, characteristic_id: int) -> None:
-    """``POST /samples`` and ``/samples/batch``: 404, then operator at the plant (403).
-    One query for the plant id: the characteristic itself is loaded under its lock later."""
+    """``POST /samples/batch``: 404, then operator at the plant (403). One query for the
+    plant id: the characteristic itself is loaded when the items are validated."""
     check_plant_role(user, plant_of_characteristic(characteristic_id), "operator")

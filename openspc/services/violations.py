@@ -209,7 +209,7 @@ def _acknowledge_one(user: User, violation_id: int, data: dict[str, Any]) -> Non
 def acknowledge(user: User, violation_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """``POST /violations/{id}/acknowledge``; the frame goes out after commit."""
     _acknowledge(user, violation_id, data)
-    evaluation.publish_outbox()
+    outbox.publish_soon()
     db.session.expire_all()
     return describe([_row(violation_id)], created_from_sample=False)[0]
 
@@ -223,7 +223,7 @@ def batch_acknowledge(user: User, data: dict[str, Any]) -> dict[str, Any]:
     """``POST /violations/batch-acknowledge``: each id on its own (a savepoint per item), all
     successes committed together, results in request order."""
     results = _batch(user, data)
-    evaluation.publish_outbox()
+    outbox.publish_soon()
     acknowledged = [r["violation_id"] for r in results if r["success"]]
     errors = {r["violation_id"]: r["error"] for r in results if not r["success"]}
     return {"total": len(results), "successful": len(acknowledged), "failed": len(errors),

@@ -411,3 +411,18 @@ def test_delete_cascades_and_needs_supervisor(client, chart, operator, superviso
 
 def test_history_of_unknown_sample_is_404(client, operator):
     assert client.get(f"{SAMPLES}999/history", headers=operator).status_code == 404
+
+
+def test_a_rules_change_judges_the_very_next_sample(client, factory, plant, chart, operator):
+    """The evaluator keeps the rules it ran with in its stored state; a PUT rules must make
+    the next sample use the new settings, however many samples came before."""
+    engineer = factory.headers(factory.user("engineer", plant, username="eng"))
+    url = f"/api/v1/characteristics/{chart.id}/rules"
+    assert fired(post_series(client, operator, chart.id, [10.0, 13.5])) == [[], [1]]
+    client.put(url, json=[{"rule_id": 1, "is_enabled": False}], headers=engineer)
+    # Centre points between the outliers keep rule 5 (2 of 3 in zone A) quiet.
+    assert fired(post_series(client, operator, chart.id, [10.0, 10.0, 13.5])) == [[], [], []]
+    client.put(url, json=[{"rule_id": 1, "is_enabled": True, "severity": "INFO"}],
+               headers=engineer)
+    *_, result = post_series(client, operator, chart.id, [10.0, 10.0, 13.5])
+    assert [(v["rule_id"], v["severity"]) for v in result["violations"]] == [(1, "INFO")]

@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from openspc.errors import Forbidden
 from openspc.extensions import db
-from openspc.models import Sample, Violation
+from openspc.models import Hierarchy, Sample, Violation
 from openspc.services import evaluation, ingest
 from openspc.services.ingest import SampleInput
 from openspc.tasks import evaluation as tasks
@@ -59,7 +60,7 @@ def test_it_also_judges_what_was_pending_before_it_in_arrival_order(chart, monke
 
 
 def test_a_busy_lock_hands_the_sample_to_the_workers(chart, enqueued, monkeypatch):
-    def busy(_item):
+    def busy(_item, _check_plant):
         raise OperationalError("SELECT ... FOR NO KEY UPDATE", {}, LockNotAvailable())
 
     monkeypatch.setattr(ingest, "_store_and_evaluate", busy)
@@ -70,8 +71,23 @@ def test_a_busy_lock_hands_the_sample_to_the_workers(chart, enqueued, monkeypatc
     assert violations_of(sample_id) == [1]
 
 
+def test_a_busy_lock_still_checks_the_plant_before_storing(chart, enqueued, monkeypatch):
+    def busy(_item, _check_plant):
+        raise OperationalError("SELECT ... FOR NO KEY UPDATE", {}, LockNotAvailable())
+
+    def refuse(plant_id):
+        assert plant_id == db.session.get(Hierarchy, chart.hierarchy_id).plant_id
+        raise Forbidden("operator or higher privileges required for this plant")
+
+    monkeypatch.setattr(ingest, "_store_and_evaluate", busy)
+    with pytest.raises(Forbidden):
+        ingest.submit_sample(SampleInput(chart.id, [13.5]), refuse)
+    assert enqueued == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Sample)) == 0
+
+
 def test_other_database_errors_are_not_swallowed(chart, monkeypatch):
-    def broken(_item):
+    def broken(_item, _check_plant):
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr(ingest, "_store_and_evaluate", broken)
