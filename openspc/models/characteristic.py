@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openspc.extensions import db
-from openspc.models.types import UTCDateTime, utcnow
+from openspc.models.types import Double, UTCDateTime, utcnow
 
 
 class Characteristic(db.Model):
@@ -22,18 +22,18 @@ class Characteristic(db.Model):
     description: Mapped[str | None] = mapped_column(sa.String(500))
     subgroup_size: Mapped[int] = mapped_column(sa.Integer, default=1)
     chart_type: Mapped[str] = mapped_column(sa.String(10), server_default="i_mr", default="i_mr")
-    target_value: Mapped[float | None] = mapped_column(sa.Float)
-    usl: Mapped[float | None] = mapped_column(sa.Float)
-    lsl: Mapped[float | None] = mapped_column(sa.Float)
-    ucl: Mapped[float | None] = mapped_column(sa.Float)
-    lcl: Mapped[float | None] = mapped_column(sa.Float)
+    target_value: Mapped[float | None] = mapped_column(Double)
+    usl: Mapped[float | None] = mapped_column(Double)
+    lsl: Mapped[float | None] = mapped_column(Double)
+    ucl: Mapped[float | None] = mapped_column(Double)
+    lcl: Mapped[float | None] = mapped_column(Double)
     subgroup_mode: Mapped[str] = mapped_column(
         sa.String(50), server_default="NOMINAL_TOLERANCE", default="NOMINAL_TOLERANCE"
     )
     min_measurements: Mapped[int] = mapped_column(sa.Integer, server_default="1", default=1)
     warn_below_count: Mapped[int | None] = mapped_column(sa.Integer)
-    stored_sigma: Mapped[float | None] = mapped_column(sa.Float)
-    stored_center_line: Mapped[float | None] = mapped_column(sa.Float)
+    stored_sigma: Mapped[float | None] = mapped_column(Double)
+    stored_center_line: Mapped[float | None] = mapped_column(Double)
     decimal_precision: Mapped[int] = mapped_column(sa.Integer, server_default="3", default=3)
     limits_version: Mapped[int | None] = mapped_column(sa.Integer)
     eval_sequence: Mapped[int] = mapped_column(sa.Integer, server_default="0", default=0)
@@ -91,15 +91,15 @@ class ControlLimitsVersion(db.Model):
     )
     version: Mapped[int] = mapped_column(sa.Integer)
     method: Mapped[str] = mapped_column(sa.String(30))
-    center_line: Mapped[float] = mapped_column(sa.Float)
-    ucl: Mapped[float] = mapped_column(sa.Float)
-    lcl: Mapped[float] = mapped_column(sa.Float)
-    sigma: Mapped[float | None] = mapped_column(sa.Float)
+    center_line: Mapped[float] = mapped_column(Double)
+    ucl: Mapped[float] = mapped_column(Double)
+    lcl: Mapped[float] = mapped_column(Double)
+    sigma: Mapped[float | None] = mapped_column(Double)
     sample_count: Mapped[int | None] = mapped_column(sa.Integer)
     secondary_chart: Mapped[str | None] = mapped_column(sa.String(5))
-    secondary_center_line: Mapped[float | None] = mapped_column(sa.Float)
-    secondary_ucl: Mapped[float | None] = mapped_column(sa.Float)
-    secondary_lcl: Mapped[float | None] = mapped_column(sa.Float)
+    secondary_center_line: Mapped[float | None] = mapped_column(Double)
+    secondary_ucl: Mapped[float | None] = mapped_column(Double)
+    secondary_lcl: Mapped[float | None] = mapped_column(Double)
     created_by: Mapped[str | None] = mapped_column(sa.String(100))
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=sa.func.now(), default=utcnow

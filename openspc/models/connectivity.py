@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openspc.extensions import db
-from openspc.models.types import UTCDateTime, utcnow
+from openspc.models.types import Double, UTCDateTime, utcnow
 
 
 class MqttBroker(db.Model):
@@ -39,7 +39,7 @@ class MqttBroker(db.Model):
     outbound_format: Mapped[str] = mapped_column(
         sa.String(20), server_default="json", default="json"
     )
-    outbound_rate_limit: Mapped[float] = mapped_column(sa.Float, server_default="1.0", default=1.0)
+    outbound_rate_limit: Mapped[float] = mapped_column(Double, server_default="1.0", default=1.0)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=sa.func.now(), default=utcnow
     )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openspc.extensions import db
-from openspc.models.types import UTCDateTime, utcnow
+from openspc.models.types import Double, UTCDateTime, utcnow
 
 PENDING = "pending"
 EVALUATED = "evaluated"
@@ -35,15 +35,15 @@ class Sample(db.Model):
     is_undersized: Mapped[bool] = mapped_column(
         sa.Boolean, server_default=sa.false(), default=False
     )
-    effective_ucl: Mapped[float | None] = mapped_column(sa.Float)
-    effective_lcl: Mapped[float | None] = mapped_column(sa.Float)
-    z_score: Mapped[float | None] = mapped_column(sa.Float)
+    effective_ucl: Mapped[float | None] = mapped_column(Double)
+    effective_lcl: Mapped[float | None] = mapped_column(Double)
+    z_score: Mapped[float | None] = mapped_column(Double)
     is_modified: Mapped[bool] = mapped_column(
         sa.Boolean, server_default=sa.false(), default=False
     )
-    mean: Mapped[float | None] = mapped_column(sa.Float)
-    range_value: Mapped[float | None] = mapped_column(sa.Float)
-    std_dev: Mapped[float | None] = mapped_column(sa.Float)
+    mean: Mapped[float | None] = mapped_column(Double)
+    range_value: Mapped[float | None] = mapped_column(Double)
+    std_dev: Mapped[float | None] = mapped_column(Double)
     defect_count: Mapped[int | None] = mapped_column(sa.Integer)
     sample_size: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(10), server_default=PENDING, default=PENDING)
@@ -66,7 +66,7 @@ class Measurement(db.Model):
     sample_id: Mapped[int] = mapped_column(
         sa.ForeignKey("sample.id", ondelete="CASCADE"), index=True
     )
-    value: Mapped[float] = mapped_column(sa.Float)
+    value: Mapped[float] = mapped_column(Double)
 
 
 class SampleEditHistory(db.Model):
@@ -81,5 +81,5 @@ class SampleEditHistory(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text)
     previous_values: Mapped[list] = mapped_column(sa.JSON)
     new_values: Mapped[list] = mapped_column(sa.JSON)
-    previous_mean: Mapped[float] = mapped_column(sa.Float)
-    new_mean: Mapped[float] = mapped_column(sa.Float)
+    previous_mean: Mapped[float] = mapped_column(Double)
+    new_mean: Mapped[float] = mapped_column(Double)

@@ -8,6 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+# Float on MySQL/MariaDB is single precision (~7 significant digits): measurements and limits
+# would be rounded when stored. DOUBLE there; every other dialect's FLOAT is already 8 bytes
+# (PostgreSQL double precision, SQLite REAL, SQL Server float(53)) and stays as it is, so the
+# schema built by the migrations needs no change outside MySQL/MariaDB.
+Double = sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

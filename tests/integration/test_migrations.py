@@ -2,6 +2,7 @@
 
 The schema is created only by migrations (data-model.md §5), so the models must describe
 exactly what the migrations build: alembic's autogenerate comparison finds no difference.
+Floating-point columns hold doubles on every database, MySQL/MariaDB included (revision 0002).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import count
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +23,16 @@ from flask_migrate import downgrade, upgrade
 from openspc import create_app
 from openspc.config import load_settings
 from openspc.extensions import db
+from openspc.models import (
+    Characteristic,
+    ControlLimitsVersion,
+    Hierarchy,
+    Measurement,
+    MqttBroker,
+    Plant,
+    Sample,
+    SampleEditHistory,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -112,4 +124,84 @@ def test_mssql_offline_sql_renders_every_table(tmp_path):
     assert re.search(r"INSERT INTO plant \(name, code, is_active, settings\) "
                      r"VALUES \(N?'Default Plant', N?'DEFAULT', 1, N?'\{\}'\)", sql), sql
     assert "IDENTITY_INSERT" not in sql, "SQL Server refuses it for rows without an id"
+    assert "FLOAT(" not in sql, "plain FLOAT is float(53), double precision, on SQL Server"
+    doubles = sql.split("-- Running upgrade 0001 -> 0002")
+    assert len(doubles) == 2 and "ALTER" not in doubles[1], "0002 changes MySQL/MariaDB only"
     assert sql.rstrip().endswith("GO")
+
+
+def _float_tables() -> set[str]:
+    return {t.name for t in db.metadata.tables.values() if _float_columns(t)}
+
+
+def _float_columns(table: sa.Table) -> list[sa.Column]:
+    return [c for c in table.columns if isinstance(c.type, sa.Float)]
+
+
+def _sixteen_digit_values() -> Iterator[float]:
+    """Distinct doubles of several magnitudes and both signs, none of which single precision
+    (about 7 significant digits) can hold."""
+    for k in count(1):
+        yield (-1) ** k * (k + 0.123456789012345) * 10.0 ** (k % 5 - 2)
+
+
+def _store_floats() -> dict[tuple[str, str], float]:
+    """One row in every table with floating-point columns, each such column set to its own
+    value; returns (table, column) -> the value written."""
+    values = _sixteen_digit_values()
+    written = {}
+
+    def add(row):
+        for column in _float_columns(row.__table__):
+            written[row.__tablename__, column.name] = next(values)
+            setattr(row, column.key, written[row.__tablename__, column.name])
+        db.session.add(row)
+        db.session.flush()
+        return row
+
+    plant = db.session.execute(sa.select(Plant)).scalar_one()
+    add(MqttBroker(plant_id=plant.id, name="Broker", host="localhost"))
+    node = add(Hierarchy(plant_id=plant.id, name="Line 1", type="Line"))
+    char = add(Characteristic(hierarchy_id=node.id, name="Bore diameter", subgroup_size=1))
+    add(ControlLimitsVersion(characteristic_id=char.id, version=1, method="moving_range"))
+    sample = add(Sample(char_id=char.id, sequence=1))
+    add(Measurement(sample_id=sample.id))
+    add(SampleEditHistory(sample_id=sample.id, reason="typo", previous_values=[],
+                          new_values=[]))
+    db.session.commit()
+    assert {table for table, _ in written} == _float_tables()
+    return written
+
+
+def _read_floats() -> dict[tuple[str, str], float]:
+    """Every floating-point attribute of every model, loaded by a new session."""
+    db.session.remove()
+    read = {}
+    for mapper in db.Model.registry.mappers:
+        table = mapper.local_table
+        for row in db.session.execute(sa.select(mapper.class_)).scalars():
+            for column in _float_columns(table):
+                read[table.name, column.name] = getattr(row, column.key)
+    db.session.remove()
+    return read
+
+
+def test_floats_read_back_with_every_digit(app):
+    """A measurement of 10.123456789012345 stays exactly that, as do sample statistics and
+    limits: single precision would keep 10.12346 on MySQL/MariaDB."""
+    upgrade()
+    written = _store_floats()
+    assert _read_floats() == written
+
+
+def test_upgrade_and_downgrade_keep_stored_floats_as_read(app):
+    """Rows stored before 0002 read the same after it, and after going back down to 0001."""
+    upgrade(revision="0001")
+    _store_floats()
+    before = _read_floats()
+
+    upgrade()
+    assert _read_floats() == before
+
+    downgrade(revision="0001")
+    assert _read_floats() == before
