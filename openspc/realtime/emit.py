@@ -1,14 +1,15 @@
 """The one emit helper: every realtime frame leaves through here, from any process.
 
-``socketio.emit`` hands the frame to the Socket.IO client manager (``relay.py``). With a
-message queue configured that manager publishes it once on Redis, so a frame emitted by a
-Celery worker reaches Socket.IO clients on every web process, and each web process's
+Frames go to the Socket.IO client manager (``relay.py``). With a message queue configured
+that manager publishes them on Redis, a list of frames as one message, so a frame emitted by
+a Celery worker reaches Socket.IO clients on every web process, and each web process's
 manager also hands it to its own raw ``/ws/samples`` sockets. Embedded, both happen
 in-process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from openspc.extensions import socketio
@@ -31,5 +32,13 @@ def characteristic_of_room(room: str) -> int | None:
 
 def emit(frame: dict[str, Any], characteristic_id: int | None = None) -> None:
     """Send ``frame`` to the subscribers of ``characteristic_id`` (or to everyone when None)."""
-    room = room_for(characteristic_id) if characteristic_id is not None else None
-    socketio.emit(frame["type"], frame, to=room, namespace=NAMESPACE)
+    emit_many([(frame, characteristic_id)])
+
+
+def emit_many(events: Sequence[tuple[dict[str, Any], int | None]]) -> None:
+    """:func:`emit` for many frames, in order, crossing the message queue as one message."""
+    socketio.server.manager.emit_pushes([
+        (frame["type"], frame, room_for(characteristic_id) if characteristic_id is not None
+         else None)
+        for frame, characteristic_id in events
+    ])

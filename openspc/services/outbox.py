@@ -25,7 +25,7 @@ from openspc import get_settings
 from openspc.extensions import db
 from openspc.models import OutboxEvent
 from openspc.models.types import utcnow
-from openspc.realtime.emit import emit
+from openspc.realtime.emit import emit_many
 
 log = structlog.get_logger(__name__)
 
@@ -82,8 +82,7 @@ def publish_pending(limit: int = 500) -> int:
         if events:
             db.session.execute(sa.update(table).where(table.c.id.in_([e.id for e in events]))
                                .values(published_at=now))
-    for event in events:
-        emit(event.frame, event.characteristic_id)
+    emit_many([(event.frame, event.characteristic_id) for event in events])
     db.session.commit()
     return len(events)
 
