@@ -39,7 +39,8 @@ from openspc.models import Characteristic, Hierarchy, Sample, Violation
 from openspc.models.sample import EVALUATED, PENDING
 from openspc.models.types import utcnow
 from openspc.services import outbox
-from openspc.services.ingest import insert_returning_ids, np_sample_size
+from openspc.services.bulk import insert_returning_ids, update_by_id
+from openspc.services.ingest import np_sample_size
 from openspc.services.limits import limits_in_force
 from openspc.services.rules import rule_settings
 from openspc.services.transaction import transactional
@@ -397,7 +398,7 @@ def evaluate_locked(characteristic: Characteristic,
         updates.append(update)
         verdicts.append(verdict)
     outbox.record_many(events)
-    db.session.execute(sa.update(Sample), updates)
+    update_by_id(Sample, updates)
     characteristic.eval_sequence = sequence
     _store_state(characteristic, context, evaluator)
     return verdicts
@@ -462,7 +463,7 @@ def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[
     if tail:
         points = points_of(context, tail)
         hits = evaluator.evaluate_many(points, [r.id for r in tail])
-        db.session.execute(sa.update(Sample), [
+        update_by_id(Sample, [
             {"id": row.id, "limits_version": context.version, **_mode_fields(context, points, i)}
             for i, row in enumerate(tail)
         ])
