@@ -124,10 +124,10 @@ def subgroup_values(
         return _attribute_values(chart, measurements, count, sample_size, np_size)
     if measurements is None:
         raise _missing("measurements")
-    values = [float(v) for v in measurements]
-    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
-    if bad:
-        raise _invalid("measurements", f"measurement {bad[0]} is not a finite number",
+    values = list(map(float, measurements))
+    if not all(map(math.isfinite, values)):
+        bad = next(i for i, v in enumerate(values) if not math.isfinite(v))
+        raise _invalid("measurements", f"measurement {bad} is not a finite number",
                        list(measurements))
     try:
         validate_subgroup_size(
@@ -140,7 +140,7 @@ def subgroup_values(
     mean = sum(values) / n
     std_dev = None
     if n > 1:
-        std_dev = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        std_dev = math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1))
     return SubgroupValues(
         measurements=values,
         mean=mean,
