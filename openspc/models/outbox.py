@@ -2,6 +2,7 @@
 
 An event row commits with its samples and violations, so a crash after commit cannot lose
 it: the publisher sends unpublished rows and marks them, and the sweeper retries leftovers.
+A row holds the list of frames one change produced for one characteristic, in order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,6 @@ class OutboxEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     characteristic_id: Mapped[int | None] = mapped_column(sa.Integer)
-    frame: Mapped[dict] = mapped_column(sa.JSON)
+    frame: Mapped[list[dict]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

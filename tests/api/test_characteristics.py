@@ -310,7 +310,8 @@ def test_patch_of_ucl_and_lcl_is_a_new_limits_version(client, factory, node, eng
         (1, "manual", 14.0, 6.0, 10.0)]
     db.session.expire_all()
     assert db.session.get(Characteristic, char.id).limits_version == 1
-    frames = db.session.execute(sa.select(OutboxEvent.frame)).scalars().all()
+    frames = [frame for row in db.session.execute(sa.select(OutboxEvent.frame)).scalars()
+              for frame in row]
     assert {"type": "limits_update", "characteristic_id": char.id, "ucl": 14.0, "lcl": 6.0,
             "center_line": 10.0} in frames
     client.patch(f"{ROOT}{char.id}", json={"name": "no new limits"}, headers=engineer)

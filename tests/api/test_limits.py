@@ -394,12 +394,12 @@ def test_each_change_is_a_new_version_with_a_frame(client, factory, auth):
     assert [v.method for v in versions(char.id)] == ["moving_range", "manual", "moving_range"]
     stored = reload(char.id)
     assert stored.limits_version == 3
-    frames = db.session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id)).all()
-    updates = [f for f in frames if f.frame["type"] == "limits_update"]
-    assert [f.frame["center_line"] for f in updates] == pytest.approx([11.2, 11, 11.2])
-    assert updates[1].frame == {"type": "limits_update", "characteristic_id": char.id,
-                                "ucl": 14, "lcl": 8, "center_line": 11}
-    assert all(f.published_at is not None for f in updates)
+    rows = db.session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id)).all()
+    updates = [frame for row in rows for frame in row.frame if frame["type"] == "limits_update"]
+    assert [f["center_line"] for f in updates] == pytest.approx([11.2, 11, 11.2])
+    assert updates[1] == {"type": "limits_update", "characteristic_id": char.id,
+                          "ucl": 14, "lcl": 8, "center_line": 11}
+    assert all(row.published_at is not None for row in rows)
 
 
 @pytest.mark.parametrize(

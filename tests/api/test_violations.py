@@ -97,8 +97,8 @@ def test_acknowledge_then_409(client, operator, supervisor, fired):
     again = client.post(url, json=ACK, headers=supervisor)
     assert again.status_code == 409
     assert again.json["detail"] == f"Violation {fired[1]} is already acknowledged"
-    frames = [e.frame for e in db.session.execute(sa.select(OutboxEvent)).scalars()
-              if e.frame["type"] == "ack_update"]
+    frames = [frame for e in db.session.execute(sa.select(OutboxEvent)).scalars()
+              for frame in e.frame if frame["type"] == "ack_update"]
     assert frames == [{
         "type": "ack_update", "violation_id": fired[1], "characteristic_id": body[
             "characteristic_id"], "acknowledged": True, "ack_user": "J. Doe",

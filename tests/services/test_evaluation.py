@@ -143,7 +143,8 @@ def test_samples_without_limits_stay_pending_and_are_not_swept(factory, no_enque
 def test_frames_carry_the_samples_violations(chart):
     [sample_id] = submit(chart, [13.5])
     events = db.session.execute(sa.select(OutboxEvent).order_by(OutboxEvent.id)).scalars().all()
-    sample_frame, violation_frame = (e.frame for e in events)
+    [event] = events  # one change of one characteristic: one outbox row, its frames in order
+    sample_frame, violation_frame = event.frame
     violation_id = db.session.execute(sa.select(Violation.id)).scalar_one()
     assert sample_frame["type"] == "sample"
     assert sample_frame["sample"]["id"] == sample_id
