@@ -83,7 +83,11 @@ class WebServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return _app(self.settings)
+        from openspc import freeze_startup_objects
+
+        app = _app(self.settings)
+        freeze_startup_objects()
+        return app
 
 
 def _app(settings: Settings) -> Flask:
