@@ -174,6 +174,17 @@ def _entry_allowed(caller: Caller, characteristic_id: int) -> None:
         check_plant_role(caller.user, plant_id, "operator")
 
 
+def _entry_refusal(caller: Caller, characteristic_id: int) -> str | None:
+    """Why a batch item for this characteristic is refused (None: allowed)."""
+    try:
+        _entry_allowed(caller, characteristic_id)
+    except ApiError as error:
+        if caller.api_key is not None and error.status == 403:
+            return f"No permission for characteristic {characteristic_id}"
+        return ingest.error_text(error)
+    return None
+
+
 def submit_entry(caller: Caller, item: SampleInput) -> dict[str, Any]:
     """``POST /data-entry/submit``: as ``POST /samples``, authenticated by user or key."""
     started = time.perf_counter()
@@ -188,16 +199,15 @@ def submit_entries(caller: Caller, items: Sequence[SampleInput]) -> dict[str, An
     started = time.perf_counter()
     errors: dict[int, str] = {}
     allowed: list[tuple[int, SampleInput]] = []
+    refusals: dict[int, str | None] = {}  # per characteristic: checked once per batch
     for index, item in enumerate(items):
-        try:
-            _entry_allowed(caller, item.characteristic_id)
-        except ApiError as error:
-            if caller.api_key is not None and error.status == 403:
-                errors[index] = f"No permission for characteristic {item.characteristic_id}"
-            else:
-                errors[index] = ingest.error_text(error)
-            continue
-        allowed.append((index, item))
+        if item.characteristic_id not in refusals:
+            refusals[item.characteristic_id] = _entry_refusal(caller, item.characteristic_id)
+        refusal = refusals[item.characteristic_id]
+        if refusal is None:
+            allowed.append((index, item))
+        else:
+            errors[index] = refusal
     stored = ingest.submit_samples([item for _, item in allowed])
     sample_ids = []
     for (index, _), outcome in zip(allowed, stored, strict=True):
