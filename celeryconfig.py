@@ -31,4 +31,5 @@ beat_schedule = {
     "sweep-pending-samples": {"task": "spc.sweep_pending", "schedule": 30.0},
     "publish-outbox": {"task": "publish.sweep_outbox", "schedule": 10.0},
     "purge-refresh-tokens": {"task": "maintenance.purge_refresh_tokens", "schedule": 3600.0},
+    "purge-outbox": {"task": "maintenance.purge_outbox", "schedule": 3600.0},
 }

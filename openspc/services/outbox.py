@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from openspc.extensions import db
 from openspc.models import OutboxEvent
 from openspc.models.types import utcnow
 from openspc.realtime.emit import emit_many
+from openspc.services.transaction import transactional
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +98,20 @@ def publish_pending(limit: int = PUBLISH_BATCH) -> int:
         emit_many(frames[start:start + FRAMES_PER_MESSAGE])
     db.session.commit()
     return len(events)
+
+
+KEEP_PUBLISHED = timedelta(days=1)
+"""How long sent events stay in the outbox (to look into a complaint about a missed frame)."""
+
+
+@transactional
+def purge_published(older_than: timedelta = KEEP_PUBLISHED) -> int:
+    """Delete events sent more than ``older_than`` ago; unsent ones are never deleted.
+    Returns how many rows went."""
+    table = OutboxEvent.__table__
+    return db.session.execute(
+        sa.delete(table).where(table.c.published_at < utcnow() - older_than)
+    ).rowcount
 
 
 def publish_all() -> None:

@@ -1,7 +1,9 @@
-"""Maintenance tasks: a liveness ping and the clean-up of expired credentials."""
+"""Maintenance tasks: a liveness ping, the clean-up of expired credentials and of sent
+realtime events."""
 
 from openspc.extensions import celery
 from openspc.services.auth import purge_expired_refresh_tokens
+from openspc.services.outbox import purge_published
 
 
 @celery.task(name="maintenance.ping")
@@ -13,3 +15,8 @@ def ping() -> str:
 @celery.task(name="maintenance.purge_refresh_tokens")
 def purge_refresh_tokens() -> int:
     return purge_expired_refresh_tokens()
+
+
+@celery.task(name="maintenance.purge_outbox")
+def purge_outbox() -> int:
+    return purge_published()
