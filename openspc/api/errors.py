@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import structlog
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from openspc.api.routing import PathParamInvalid
 from openspc.errors import ApiError
+from openspc.extensions import db
 
 log = structlog.get_logger(__name__)
 
@@ -17,6 +19,7 @@ _HTTP_TEXT = {404: "Not Found", 405: "Method Not Allowed"}
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unhandled)
 
 
@@ -39,6 +42,21 @@ def _http_error(error: HTTPException):
     if error.code == 405:
         allowed = error.get_headers()
         response.headers.extend([h for h in allowed if h[0] == "Allow"])
+    return response
+
+
+def _database_error(error: DBAPIError):
+    """A lost or refused database connection (a restart, a network cut, a deadlock victim)
+    is 503 with ``Retry-After``, not 500: the unit of work rolled back, nothing of the request
+    was stored, and retrying is the right thing for a client or a device to do. The pool
+    drops the dead connections, so the retry gets a fresh one."""
+    if not (isinstance(error, OperationalError) or error.connection_invalidated):
+        return _unhandled(error)
+    log.warning("database_unavailable", error=str(error.orig).strip())
+    db.session.rollback()
+    response = jsonify({"detail": "Database unavailable, please retry"})
+    response.status_code = 503
+    response.headers["Retry-After"] = "1"
     return response
 
 

@@ -64,6 +64,26 @@ class DatabaseServer:
             engine.dispose()
         return self.admin_url.set(database=name).render_as_string(hide_password=False)
 
+    def drop_connections(self, name: str) -> int:
+        """Kill every server connection to database ``name`` (as a database restart or a
+        network cut would); returns how many went."""
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    return len(conn.execute(sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name}
+                    ).all())
+                ids = conn.execute(sa.text(
+                    "SELECT id FROM information_schema.processlist "
+                    "WHERE db = :name AND id <> connection_id()"), {"name": name}).scalars().all()
+                for connection_id in ids:
+                    conn.execute(sa.text(f"KILL {int(connection_id)}"))
+                return len(ids)
+        finally:
+            engine.dispose()
+
     def drop_database(self, name: str) -> None:
         engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         try:

@@ -19,10 +19,17 @@ SUBGROUPS = [[10 + d for d in (-0.3, 0.1, 0.2, -0.1)] if i % 2 else
              [10 + d for d in (0.25, -0.15, 0.05, -0.2)] for i in range(25)]
 
 
+NAME = "openspc_api_flow_test"
+
+
 @pytest.fixture(params=["postgresql", "mariadb"])
-def app(request, tmp_path) -> Iterator:
-    server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
-    name = "openspc_api_flow_test"
+def server(request):
+    return request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
+
+
+@pytest.fixture
+def app(server, tmp_path) -> Iterator:
+    name = NAME
     url = server.fresh_database(name)
     application = create_app(
         {"TESTING": True, "RATELIMIT_ENABLED": False},
@@ -88,3 +95,27 @@ def test_samples_limits_violations_and_charts(app):
     assert {s["status"] for s in listed.json["items"]} == {"evaluated"}
     sequences = sorted(s["sequence"] for s in listed.json["items"])
     assert sequences == list(range(1, 27))
+
+
+def test_a_dropped_database_connection_is_a_503_storing_nothing_then_service_resumes(app, server):
+    client = app.test_client()
+    factory = Factory(app)
+    headers = factory.headers(factory.user("engineer"))
+    node = client.post(f"/api/v1/plants/{factory.default_plant().id}/hierarchies/",
+                       json={"name": "Line 1", "type": "Line"}, headers=headers)
+    char_id = client.post("/api/v1/characteristics/", headers=headers, json={
+        "hierarchy_id": node.json["id"], "name": "Bore", "subgroup_size": 1}).json["id"]
+    sample = {"characteristic_id": char_id, "measurements": [10.0]}
+    assert client.post("/api/v1/samples/", json=sample, headers=headers).status_code == 201
+
+    db.session.remove()
+    assert server.drop_connections(NAME) >= 1
+    cut = client.post("/api/v1/samples/", json=sample, headers=headers)
+    assert cut.status_code == 503, cut.json
+    assert cut.json == {"detail": "Database unavailable, please retry"}
+    assert cut.headers["Retry-After"] == "1"
+
+    again = client.post("/api/v1/samples/", json=sample, headers=headers)
+    assert again.status_code == 201, again.json
+    listed = client.get(f"/api/v1/samples/?characteristic_id={char_id}", headers=headers)
+    assert listed.json["total"] == 2
