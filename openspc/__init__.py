@@ -106,7 +106,10 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=7),
         "JWT_TOKEN_LOCATION": ["headers"],
         "RATELIMIT_ENABLED": not settings.dev_mode,
-        "RATELIMIT_DEFAULT": settings.rate_limit_default,
+        "RATELIMIT_DEFAULT": settings.rate_limit_default or None,
+        # Redis down: keep serving (counting in memory) rather than refuse every request.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_URI": settings.message_queue_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
         "API_TITLE": "OpenSPC",

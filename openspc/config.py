@@ -70,7 +70,7 @@ class Settings:
     rate_limit_login: str = "5/minute"
     rate_limit_refresh: str = "10/minute"
     rate_limit_data_entry: str = "30/minute"
-    rate_limit_default: str = "60/minute"
+    rate_limit_default: str = ""
     log_format: str = "console"
     log_level: str = "INFO"
     sandbox: bool = False

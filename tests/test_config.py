@@ -22,7 +22,7 @@ REFERENCE_DEFAULTS = {
     "cors_origins": "http://localhost:5173,http://localhost:5174,http://localhost:5175,"
                     "http://localhost:3000",
     "rate_limit_login": "5/minute",
-    "rate_limit_default": "60/minute",
+    "rate_limit_default": "",
     "log_format": "console",
     "sandbox": False,
     "dev_mode": False,
