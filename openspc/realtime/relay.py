@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+import redis
 import socketio as python_socketio
 
 from openspc.extensions import socketio
@@ -75,17 +76,36 @@ class RedisRelayManager(python_socketio.RedisManager):
     def emit_pushes(self, pushes: Sequence[Push]) -> None:
         """Many pushes as one Redis message: a batch of 1,000 samples sends 1,000+ frames,
         and one PUBLISH per frame made the publisher, not the evaluation, the bottleneck.
-        Each receiving process unpacks the batch in ``_handle_emit``, in order."""
+        Each receiving process unpacks the batch in ``_handle_emit``, in order.
+
+        Raises when Redis cannot take the message, so that the outbox keeps the frames for
+        its sweeper (python-socketio's own ``_publish`` logs and gives up: a frame sent
+        while Redis restarts would have been marked sent and lost). The message is
+        published before this process's own clients get it, so a failure sends nothing
+        twice here."""
         messages = [
             {"method": "emit", "event": event, "data": [frame], "binary": False,
              "namespace": NAMESPACE, "room": room, "skip_sid": None, "callback": None,
              "host_id": self.host_id}
             for event, frame, room in pushes
         ]
+        if not messages:
+            return
+        self._publish_or_raise({"method": "emit", "host_id": self.host_id, "batch": messages})
         for message in messages:
             self._handle_emit(message)
-        if messages:
-            self._publish({"method": "emit", "host_id": self.host_id, "batch": messages})
+
+    def _publish_or_raise(self, data: dict[str, Any]) -> None:
+        """PUBLISH ``data``, once more on a new connection if the first attempt fails."""
+        payload = self.json.dumps(data)
+        try:
+            if not self.connected:
+                self._redis_connect()
+            self.redis.publish(self.channel, payload)
+        except redis.RedisError:
+            self.connected = False
+            self._redis_connect()
+            self.redis.publish(self.channel, payload)
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get("batch")
