@@ -11,6 +11,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import redis
+import structlog
 from flask import g, request
 from limits import RateLimitItemPerMinute
 from werkzeug.exceptions import TooManyRequests
@@ -22,6 +24,8 @@ from openspc.errors import Forbidden, Unauthorized
 from openspc.extensions import limiter
 from openspc.models import ApiKey
 from openspc.services.api_keys import authenticate_api_key
+
+log = structlog.get_logger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -67,7 +71,14 @@ def enforce_api_key_rate_limit(api_key: ApiKey) -> None:
     if not limiter.enabled:
         return
     item = RateLimitItemPerMinute(api_key.rate_limit_per_minute)
-    if not limiter.limiter.hit(item, "api_key", api_key.id):
+    try:
+        allowed = limiter.limiter.hit(item, "api_key", api_key.id)
+    except redis.RedisError:
+        # As the route limits do while Redis is down: serve rather than refuse a device's
+        # measurements for want of a counter.
+        log.warning("api_key_rate_limit_unavailable", api_key_id=api_key.id)
+        return
+    if not allowed:
         raise TooManyRequests(description=str(item))
 
 

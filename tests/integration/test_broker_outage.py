@@ -15,15 +15,19 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 import redis
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from openspc import create_app
+from openspc.auth.api_keys import generate_api_key
 from openspc.extensions import db
-from openspc.models import OutboxEvent, Sample, Violation
+from openspc.models import ApiKey, OutboxEvent, Sample, Violation
 from openspc.realtime.relay import channel_for
 from openspc.tasks.evaluation import sweep_outbox
 from tests.conftest import Factory, make_settings, require_service
@@ -109,11 +113,32 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_a_redis_outage_loses_no_sample_and_no_frame(postgres, redis_server, tmp_path):
+@dataclass
+class Plant:
+    """A migrated PostgreSQL database behind an app on the test's Redis, with an engineer's
+    headers and a characteristic (n = 1, UCL 13, LCL 7)."""
+
+    app: Flask
+    client: FlaskClient
+    headers: dict[str, str]
+    characteristic_id: int
+
+    def submit(self, value: float, headers: dict[str, str] | None = None,
+               path: str = "/api/v1/samples/") -> dict:
+        response = self.client.post(path, headers=headers or self.headers, json={
+            "characteristic_id": self.characteristic_id, "measurements": [value]})
+        assert response.status_code == 201, response.json
+        return response.json
+
+
+@pytest.fixture
+def plant(request, postgres, redis_server, tmp_path) -> Iterator[Plant]:
     url = postgres.fresh_database(DATABASE)
-    app = create_app({"TESTING": True, "RATELIMIT_ENABLED": False}, settings=make_settings(
-        tmp_path, OPENSPC_DATABASE_URL=url, OPENSPC_BROKER_URL=redis_server.url,
-        OPENSPC_REDIS_URL=redis_server.url))
+    app = create_app(
+        {"TESTING": True, "RATELIMIT_ENABLED": getattr(request, "param", False)},
+        settings=make_settings(tmp_path, OPENSPC_DATABASE_URL=url,
+                               OPENSPC_BROKER_URL=redis_server.url,
+                               OPENSPC_REDIS_URL=redis_server.url))
     try:
         with app.app_context():
             upgrade()
@@ -127,41 +152,53 @@ def test_a_redis_outage_loses_no_sample_and_no_frame(postgres, redis_server, tmp
             limits = client.patch(f"/api/v1/characteristics/{char_id}", headers=headers,
                                   json={"ucl": 13.0, "lcl": 7.0})
             assert limits.status_code == 200, limits.json
-
-            def submit(value: float) -> dict:
-                response = client.post("/api/v1/samples/", headers=headers, json={
-                    "characteristic_id": char_id, "measurements": [value]})
-                assert response.status_code == 201, response.json
-                return response.json
-
-            before = Frames(redis_server.url)
-            first = submit(10.0)
-            assert before.sample_ids(timeout=10, count=1) == [first["sample_id"]]
-
-            redis_server.stop()
-            during = submit(13.5)
-            assert (during["status"], during["in_control"]) == ("evaluated", False)
-            time.sleep(0.5)  # the publisher thread tries, and must leave the frames unsent
-            unsent = db.session.execute(
-                sa.select(OutboxEvent.frame).where(OutboxEvent.published_at.is_(None))
-            ).scalars().all()
-            assert [f["sample"]["id"] for row in unsent for f in row
-                    if f["type"] == "sample"] == [during["sample_id"]]
-            db.session.rollback()
-
-            redis_server.start()
-            after = Frames(redis_server.url)
-            sweep_outbox()
-            assert after.sample_ids(timeout=10, count=1) == [during["sample_id"]]
-            assert [f["violation"]["sample_id"] for f in after.frames
-                    if f["type"] == "violation"] == [during["sample_id"]]
-
-            stored = db.session.execute(sa.select(Sample.id, Sample.status)).all()
-            assert sorted(stored) == [(first["sample_id"], "evaluated"),
-                                      (during["sample_id"], "evaluated")]
-            assert db.session.scalar(sa.select(Violation.sample_id)) == during["sample_id"]
+            yield Plant(app, client, headers, char_id)
             db.session.remove()
     finally:
         with app.app_context():
             db.engine.dispose()
         postgres.drop_database(DATABASE)
+
+
+def test_a_redis_outage_loses_no_sample_and_no_frame(plant, redis_server):
+    before = Frames(redis_server.url)
+    first = plant.submit(10.0)
+    assert before.sample_ids(timeout=10, count=1) == [first["sample_id"]]
+
+    redis_server.stop()
+    during = plant.submit(13.5)
+    assert (during["status"], during["in_control"]) == ("evaluated", False)
+    time.sleep(0.5)  # the publisher thread tries, and must leave the frames unsent
+    unsent = db.session.execute(
+        sa.select(OutboxEvent.frame).where(OutboxEvent.published_at.is_(None))
+    ).scalars().all()
+    assert [f["sample"]["id"] for row in unsent for f in row
+            if f["type"] == "sample"] == [during["sample_id"]]
+    db.session.rollback()
+
+    redis_server.start()
+    after = Frames(redis_server.url)
+    sweep_outbox()
+    assert after.sample_ids(timeout=10, count=1) == [during["sample_id"]]
+    assert [f["violation"]["sample_id"] for f in after.frames
+            if f["type"] == "violation"] == [during["sample_id"]]
+
+    stored = db.session.execute(sa.select(Sample.id, Sample.status)).all()
+    assert sorted(stored) == [(first["sample_id"], "evaluated"),
+                              (during["sample_id"], "evaluated")]
+    assert db.session.scalar(sa.select(Violation.sample_id)) == during["sample_id"]
+
+
+@pytest.mark.parametrize("plant", [True], indirect=True)  # the rate limiter on, on Redis
+def test_rate_limit_counters_on_redis_do_not_refuse_measurements_while_it_is_down(
+        plant, redis_server):
+    new = generate_api_key()
+    db.session.add(ApiKey(name="gateway", key_hash=new.digest, key_prefix=new.prefix,
+                          rate_limit_per_minute=60))
+    db.session.commit()
+    device = {"X-API-Key": new.plaintext}
+    plant.submit(10.0, device, "/api/v1/data-entry/submit")
+
+    redis_server.stop()
+    assert plant.submit(10.5, device, "/api/v1/data-entry/submit")["status"] == "evaluated"
+    assert plant.submit(11.0)["status"] == "evaluated"
