@@ -152,9 +152,15 @@ class _Publisher:
         while True:
             self._wake.wait()
             self._wake.clear()
-            with self._app.app_context():
-                publish_all()
-                db.session.remove()
+            try:
+                with self._app.app_context():
+                    publish_all()
+                    db.session.remove()
+            except Exception:
+                # E.g. the rollback after a failed send, on a connection the database
+                # dropped. The thread must outlive it: the next wake-up (or the sweeper)
+                # sends what is left.
+                log.exception("outbox_publisher_failed")
 
 
 _publishers: dict[int, _Publisher] = {}

@@ -33,7 +33,11 @@ from openspc.tasks.evaluation import sweep_outbox
 from tests.conftest import Factory, make_settings, require_service
 from tests.integration.processes import stop_process
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The publisher thread meets Redis and the database going away here: it must survive.
+    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 DATABASE = "openspc_outage_test"
 
