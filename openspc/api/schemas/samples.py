@@ -20,17 +20,23 @@ from openspc.api.validation import DateTime, Length, Pattern, Range, Schema, err
 from openspc.errors import ValidationFailed
 from openspc.services.ingest import SampleInput
 
+MAX_MEASUREMENTS = 25
+TEXT_LENGTH = 100
+"""Longest ``batch_number``/``operator_id``."""
+
 
 def _measurements() -> fields.List:
-    return fields.List(fields.Float(allow_nan=False), validate=Length(1, 25))
+    return fields.List(fields.Float(allow_nan=False), validate=Length(1, MAX_MEASUREMENTS))
 
 
 class _SampleValues(Schema):
     measurements = _measurements()
     count = Int(allow_none=True, load_default=None, validate=Range(0))
     sample_size = Int(allow_none=True, load_default=None, validate=Range(1))
-    batch_number = fields.String(allow_none=True, load_default=None, validate=Length(max=100))
-    operator_id = fields.String(allow_none=True, load_default=None, validate=Length(max=100))
+    batch_number = fields.String(allow_none=True, load_default=None,
+                                 validate=Length(max=TEXT_LENGTH))
+    operator_id = fields.String(allow_none=True, load_default=None,
+                                validate=Length(max=TEXT_LENGTH))
     timestamp = Timestamp(allow_none=True, load_default=None)
 
 
@@ -49,7 +55,7 @@ _NUMBER_TYPES = frozenset({float, int})
 
 
 def _plain_string(value: Any) -> bool:
-    return value is None or (type(value) is str and len(value) <= 100)
+    return value is None or (type(value) is str and len(value) <= TEXT_LENGTH)
 
 
 def _plain_values(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -76,7 +82,7 @@ def _plain_values(item: dict[str, Any]) -> dict[str, Any] | None:
               "operator_id": operator_id, "timestamp": timestamp}
     if "measurements" in item:
         measurements = item["measurements"]
-        if (type(measurements) is not list or not 1 <= len(measurements) <= 25
+        if (type(measurements) is not list or not 1 <= len(measurements) <= MAX_MEASUREMENTS
                 or not set(map(type, measurements)) <= _NUMBER_TYPES):
             return None
         try:
