@@ -114,17 +114,21 @@ def purge_published(older_than: timedelta = KEEP_PUBLISHED) -> int:
     ).rowcount
 
 
-def publish_all() -> None:
-    """Send every committed event, batch after batch. A failure loses nothing (the sweeper
-    resends), so it is logged and never fails the committed use case."""
+def publish_all() -> int:
+    """Send every committed event, batch after batch; returns how many rows were sent. A
+    failure loses nothing (the next call resends), so it is logged and never fails the
+    committed use case or the sweeper."""
+    total = 0
     try:
         sent = PUBLISH_BATCH
         while sent == PUBLISH_BATCH:
             _lazy_commit()
             sent = publish_pending(PUBLISH_BATCH)
+            total += sent
     except Exception:
         db.session.rollback()
         log.exception("outbox_publish_failed")
+    return total
 
 
 def _lazy_commit() -> None:

@@ -38,7 +38,7 @@ def sweep_pending() -> int:
 @celery.task(name="publish.sweep_outbox")
 def sweep_outbox() -> int:
     """Send committed events whose publisher died before sending them."""
-    return outbox.publish_pending()
+    return outbox.publish_all()
 
 
 def enqueue_evaluation(characteristic_ids: Iterable[int]) -> None:
