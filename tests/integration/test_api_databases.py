@@ -13,6 +13,7 @@ from flask_migrate import upgrade
 from openspc import create_app
 from openspc.extensions import db
 from tests.conftest import Factory, make_settings
+from tests.integration.rest import characteristic_via_api
 
 # Twenty-five subgroups of n = 4, in control around 10 (hand-made, symmetric spreads).
 SUBGROUPS = [[10 + d for d in (-0.3, 0.1, 0.2, -0.1)] if i % 2 else
@@ -45,15 +46,7 @@ def app(server, tmp_path) -> Iterator:
 
 def test_samples_limits_violations_and_charts(app):
     client = app.test_client()
-    factory = Factory(app)
-    headers = factory.headers(factory.user("engineer"))
-    node = client.post(f"/api/v1/plants/{factory.default_plant().id}/hierarchies/",
-                       json={"name": "Line 1", "type": "Line"}, headers=headers)
-    assert node.status_code == 201, node.json
-    created = client.post("/api/v1/characteristics/", headers=headers, json={
-        "hierarchy_id": node.json["id"], "name": "Bore", "subgroup_size": 4})
-    assert created.status_code == 201, created.json
-    char_id = created.json["id"]
+    headers, char_id = characteristic_via_api(client, Factory(app), subgroup_size=4)
 
     batch = client.post("/api/v1/samples/batch", headers=headers, json={
         "characteristic_id": char_id, "samples": [{"measurements": m} for m in SUBGROUPS]})
@@ -99,12 +92,7 @@ def test_samples_limits_violations_and_charts(app):
 
 def test_a_dropped_database_connection_is_a_503_storing_nothing_then_service_resumes(app, server):
     client = app.test_client()
-    factory = Factory(app)
-    headers = factory.headers(factory.user("engineer"))
-    node = client.post(f"/api/v1/plants/{factory.default_plant().id}/hierarchies/",
-                       json={"name": "Line 1", "type": "Line"}, headers=headers)
-    char_id = client.post("/api/v1/characteristics/", headers=headers, json={
-        "hierarchy_id": node.json["id"], "name": "Bore", "subgroup_size": 1}).json["id"]
+    headers, char_id = characteristic_via_api(client, Factory(app), subgroup_size=1)
     sample = {"characteristic_id": char_id, "measurements": [10.0]}
     assert client.post("/api/v1/samples/", json=sample, headers=headers).status_code == 201
 

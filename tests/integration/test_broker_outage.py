@@ -32,6 +32,7 @@ from openspc.realtime.relay import channel_for
 from openspc.tasks.evaluation import sweep_outbox
 from tests.conftest import Factory, make_settings, require_service
 from tests.integration.processes import stop_process
+from tests.integration.rest import characteristic_via_api
 
 pytestmark = [
     pytest.mark.integration,
@@ -147,12 +148,7 @@ def plant(request, postgres, redis_server, tmp_path) -> Iterator[Plant]:
         with app.app_context():
             upgrade()
             client = app.test_client()
-            factory = Factory(app)
-            headers = factory.headers(factory.user("engineer"))
-            node = client.post(f"/api/v1/plants/{factory.default_plant().id}/hierarchies/",
-                               json={"name": "Line 1", "type": "Line"}, headers=headers)
-            char_id = client.post("/api/v1/characteristics/", headers=headers, json={
-                "hierarchy_id": node.json["id"], "name": "Bore", "subgroup_size": 1}).json["id"]
+            headers, char_id = characteristic_via_api(client, Factory(app), subgroup_size=1)
             limits = client.patch(f"/api/v1/characteristics/{char_id}", headers=headers,
                                   json={"ucl": 13.0, "lcl": 7.0})
             assert limits.status_code == 200, limits.json
