@@ -8,6 +8,11 @@ validation) and at the sample's plant. Reads need operator at the plant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import request
 from flask.views import MethodView
 
 from openspc.api.blueprint import Blueprint
@@ -23,13 +28,36 @@ from openspc.api.schemas.samples import (
     SampleResponseSchema,
     SampleUpdateSchema,
     parse_batch_items,
+    plain_submission,
     to_input,
 )
-from openspc.auth.current import current_user
+from openspc.auth.current import bearer_user_id, current_user
 from openspc.auth.roles import login_required, require_role
+from openspc.services import pg_submission
 from openspc.services import samples as service
 
 blp = Blueprint("samples", __name__, url_prefix="/api/v1/samples", description="Samples")
+
+_RESULT = SampleProcessingResultSchema()
+
+
+def direct_submission(view: Callable) -> Callable:
+    """Answer a plain, valid submission on PostgreSQL without the ORM and the schemas
+    (:mod:`openspc.services.pg_submission`); anything that path does not take, including
+    every error, goes through ``view`` and its decorators as usual."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if pg_submission.available():
+            user_id = bearer_user_id()
+            item = plain_submission(request.get_json(silent=True))
+            if user_id is not None and item is not None:
+                result = service.create_sample_direct(user_id, item)
+                if result is not None:
+                    return _RESULT.dump(result), 201
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 @blp.route("/")
@@ -40,6 +68,7 @@ class Samples(MethodView):
     def get(self, query):
         return service.list_samples(current_user(), query)
 
+    @direct_submission
     @login_required
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleProcessingResultSchema)

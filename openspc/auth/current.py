@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from jwt import PyJWTError
 from sqlalchemy.orm import joinedload
@@ -30,23 +31,56 @@ def bearer_user(required: bool = True) -> User | None:
         if required:
             raise Unauthorized("Not authenticated", BEARER)
         return None
-    try:
-        claims = decode_token(token.strip())
-    except (PyJWTError, ValueError, KeyError):
-        if required:
-            raise Unauthorized("Invalid or expired token", BEARER) from None
-        return None
-    if claims.get("type") != "access":
+    user_id = access_token_user_id(token.strip())
+    if user_id is None:
         if required:
             raise Unauthorized("Invalid or expired token", BEARER)
         return None
     # One query: the roles every role check reads come joined instead of in a second SELECT.
-    user = db.session.get(User, int(claims["sub"]), options=[joinedload(User.plant_roles)])
+    user = db.session.get(User, user_id, options=[joinedload(User.plant_roles)])
     if user is None or not user.is_active:
         if required:
             raise Unauthorized("User not found or inactive", BEARER)
         return None
     return user
+
+
+VERIFIED_TOKENS = 4096
+"""Access tokens whose signature a process keeps verified (until they expire)."""
+
+
+def access_token_user_id(token: str) -> int | None:
+    """The user id an access token was issued to, or None when it is not a valid, unexpired
+    access token. Says nothing of the user's state: the caller checks that.
+
+    A client sends the same token with every request for its 15 minutes; checking its
+    signature each time cost ~0.4 ms of CPU, a tenth of a sample submission. So a verified
+    token is remembered with its expiry, per app (its secret), and only the expiry is checked
+    again. Nothing revokes an access token before it expires, so this changes no answer."""
+    verified = current_app.extensions.setdefault("openspc_verified_tokens", {})
+    known = verified.get(token)
+    if known is not None and known[1] > time.time():
+        return known[0]
+    try:
+        claims = decode_token(token)
+        if claims.get("type") != "access":
+            return None
+        user_id = int(claims["sub"])
+        expires = float(claims["exp"])
+    except (PyJWTError, ValueError, KeyError, TypeError):
+        return None
+    if len(verified) >= VERIFIED_TOKENS:
+        verified.clear()
+    verified[token] = (user_id, expires)
+    return user_id
+
+
+def bearer_user_id() -> int | None:
+    """:func:`access_token_user_id` of the request's ``Authorization: Bearer`` header."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return access_token_user_id(token.strip())
 
 
 def current_user() -> User:

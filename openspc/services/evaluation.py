@@ -24,7 +24,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -275,19 +275,23 @@ def _window_before(context: Context, before_sequence: int | None) -> RuleEvaluat
 
 
 def _evaluator(characteristic: Characteristic, context: Context) -> RuleEvaluator:
+    return stored_evaluator(characteristic, context) or _window_before(context, None)
+
+
+def stored_evaluator(characteristic: Any, context: Context) -> RuleEvaluator | None:
+    """The evaluator persisted on the characteristic (anything with its ``eval_state``), or
+    None when the state is missing or was built for other limits, mode or rules."""
     state = characteristic.eval_state
     if state and state.get("key") == context.key:
         return RuleEvaluator.from_dict(context.config, state["evaluator"])
-    return _window_before(context, None)
+    return None
 
 
-def _store_state(characteristic: Characteristic, context: Context,
-                 evaluator: RuleEvaluator) -> None:
-    """Persist the evaluator's window and the rule settings it ran with. Every change of the
-    rules drops this state under the characteristic's lock, so rules found here are current
-    and the next evaluation need not read them again."""
-    characteristic.eval_state = {"key": context.key, "rules": context.rules,
-                                 "evaluator": evaluator.to_dict()}
+def state_of(context: Context, evaluator: RuleEvaluator) -> dict[str, Any]:
+    """The evaluator's window and the rule settings it ran with, as persisted on the
+    characteristic. Every change of the rules drops this state under the characteristic's
+    lock, so rules found here are current and the next evaluation need not read them again."""
+    return {"key": context.key, "rules": context.rules, "evaluator": evaluator.to_dict()}
 
 
 def violation_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -303,9 +307,10 @@ def violation_payload(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert_violations(context: Context, hits: Iterable[RuleHit]) -> list[dict[str, Any]]:
+def violation_rows(context: Context, hits: Iterable[RuleHit]) -> list[dict[str, Any]]:
+    """The violation rows of these rule hits, without their ids."""
     now = utcnow()
-    rows = [
+    return [
         {
             "sample_id": hit.point,
             "char_id": context.characteristic_id,
@@ -321,9 +326,11 @@ def _insert_violations(context: Context, hits: Iterable[RuleHit]) -> list[dict[s
         }
         for hit in hits
     ]
+
+
+def _insert_violations(rows: list[dict[str, Any]]) -> None:
     for row, violation_id in zip(rows, insert_returning_ids(Violation, rows), strict=True):
         row["id"] = violation_id
-    return rows
 
 
 def evaluate_pending(characteristic_id: int) -> list[int]:
@@ -371,18 +378,45 @@ def evaluate_locked(characteristic: Characteristic,
     ).all()
     if not rows:
         return []
-    included = [row for row in rows if not row.is_excluded]
     evaluator = _evaluator(characteristic, context)
+    judgement = judge(context, evaluator, rows, characteristic.eval_sequence or 0,
+                      _insert_violations)
+    outbox.record_many(judgement.events)
+    update_by_id(Sample, judgement.updates)
+    characteristic.eval_sequence = judgement.sequence
+    characteristic.eval_state = state_of(context, evaluator)
+    return judgement.verdicts
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What judging pending samples decided, for the caller to write: each sample's new
+    columns (``updates``, with its id), the verdicts, the events, and the last sequence."""
+
+    updates: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    events: list[outbox.Event]
+    sequence: int
+
+
+def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], sequence: int,
+          store_violations: Callable[[list[dict[str, Any]]], None]) -> Judgement:
+    """Judge pending sample rows in order with the evaluator (which then stands after them),
+    numbering them from ``sequence``. ``store_violations`` writes the new violation rows and
+    sets their ``id``, which the verdicts and frames carry. Shared by :func:`evaluate_locked`
+    and the PostgreSQL submission path, which write the outcome each their own way."""
+    included = [row for row in rows if not row.is_excluded]
     points = points_of(context, included) if included else None
     hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
-    violations = _insert_violations(context, hits)
+    violations = violation_rows(context, hits)
+    if violations:
+        store_violations(violations)
     by_sample: dict[int, list[dict[str, Any]]] = {}
     for violation in violations:
         by_sample.setdefault(violation["sample_id"], []).append(violation)
 
     position = {row.id: index for index, row in enumerate(included)}
     zones = zone_labels(points) if points is not None else []
-    sequence = characteristic.eval_sequence or 0
     updates = []
     events: list[outbox.Event] = []
     verdicts = []
@@ -397,11 +431,7 @@ def evaluate_locked(characteristic: Characteristic,
             events += _sample_frames(context, row, verdict.zone, verdict.violations)
         updates.append(update)
         verdicts.append(verdict)
-    outbox.record_many(events)
-    update_by_id(Sample, updates)
-    characteristic.eval_sequence = sequence
-    _store_state(characteristic, context, evaluator)
-    return verdicts
+    return Judgement(updates, verdicts, events, sequence)
 
 
 def _sample_frames(context: Context, row: Any, zone: str,
@@ -468,7 +498,7 @@ def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[
             for i, row in enumerate(tail)
         ])
         created = _reconcile(context, [r.id for r in tail], hits)
-    _store_state(characteristic, context, evaluator)
+    characteristic.eval_state = state_of(context, evaluator)
     return created
 
 
@@ -485,7 +515,9 @@ def _reconcile(context: Context, sample_ids: list[int],
         else:
             violation.first_sample_id, violation.last_sample_id = hit.first, hit.last
     db.session.flush()
-    created = _insert_violations(context, wanted.values())
+    created = violation_rows(context, wanted.values())
+    if created:
+        _insert_violations(created)
     outbox.record_many(_violation_frames(context.characteristic_id,
                                          [violation_payload(v) for v in created]))
     return created

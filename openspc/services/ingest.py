@@ -45,7 +45,7 @@ from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
 
 if TYPE_CHECKING:
-    from openspc.services.evaluation import Verdict
+    from openspc.services.evaluation import PointRow, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -200,7 +200,7 @@ def np_sample_size(characteristic_id: int) -> int | None:
     ).scalar()
 
 
-def _checked_timestamp(timestamp: datetime | None, now: datetime) -> datetime:
+def checked_timestamp(timestamp: datetime | None, now: datetime) -> datetime:
     if timestamp is None:
         return now
     if timestamp.tzinfo is None:
@@ -312,13 +312,9 @@ def _store_and_evaluate(item: SampleInput,
         check_plant(plant_id)
     now = utcnow()
     values = _Characteristics().values(item)
-    row = _Row(0, item.characteristic_id, _checked_timestamp(item.timestamp, now), values, item)
+    row = _Row(0, item.characteristic_id, checked_timestamp(item.timestamp, now), values, item)
     [sample_id] = _insert([row], now, PENDING)
-    pending = None if backlog else [evaluation.PointRow(
-        id=sample_id, timestamp=row.timestamp.astimezone(UTC), mean=values.mean,
-        actual_n=values.actual_n, defect_count=values.count, sample_size=values.sample_size,
-        is_excluded=False, range_value=values.range_value,
-    )]
+    pending = None if backlog else [point_row(sample_id, row.timestamp, values)]
     return sample_id, evaluation.evaluate_locked(characteristic, pending)
 
 
@@ -338,7 +334,7 @@ def submit_samples(
     for index, item in enumerate(items):
         try:
             values = characteristics.values(item)
-            timestamp = _checked_timestamp(item.timestamp, now)
+            timestamp = checked_timestamp(item.timestamp, now)
         except ApiError as error:
             outcomes[index] = error
             continue
@@ -354,28 +350,45 @@ def submit_samples(
     return outcomes
 
 
+def sample_columns(item: SampleInput, values: SubgroupValues, timestamp: datetime,
+                   now: datetime, status: str) -> dict[str, object]:
+    """A new sample row's columns, as every writer inserts them."""
+    return {
+        "char_id": item.characteristic_id,
+        "timestamp": timestamp,
+        "batch_number": item.batch_number,
+        "operator_id": item.operator_id,
+        "is_excluded": False,
+        "actual_n": values.actual_n,
+        "is_undersized": values.is_undersized,
+        "is_modified": False,
+        "mean": values.mean,
+        "range_value": values.range_value,
+        "std_dev": values.std_dev,
+        "defect_count": values.count,
+        "sample_size": values.sample_size,
+        "status": status,
+        "received_at": now,
+    }
+
+
+def point_row(sample_id: int, timestamp: datetime, values: SubgroupValues) -> PointRow:
+    """A new sample as the evaluator reads it, for a writer that judges it without reading
+    it back."""
+    from openspc.services.evaluation import PointRow
+
+    return PointRow(
+        id=sample_id, timestamp=timestamp.astimezone(UTC), mean=values.mean,
+        actual_n=values.actual_n, defect_count=values.count, sample_size=values.sample_size,
+        is_excluded=False, range_value=values.range_value,
+    )
+
+
 def _insert(rows: list[_Row], now: datetime, status: str) -> list[int]:
     """Bulk-insert samples (in timestamp order) and their measurements; ids in ``rows`` order."""
     ordered = sorted(rows, key=lambda row: (row.timestamp, row.index))
     sample_ids = insert_returning_ids(Sample, [
-        {
-            "char_id": row.characteristic_id,
-            "timestamp": row.timestamp,
-            "batch_number": row.item.batch_number,
-            "operator_id": row.item.operator_id,
-            "is_excluded": False,
-            "actual_n": row.values.actual_n,
-            "is_undersized": row.values.is_undersized,
-            "is_modified": False,
-            "mean": row.values.mean,
-            "range_value": row.values.range_value,
-            "std_dev": row.values.std_dev,
-            "defect_count": row.values.count,
-            "sample_size": row.values.sample_size,
-            "status": status,
-            "received_at": now,
-        }
-        for row in ordered
+        sample_columns(row.item, row.values, row.timestamp, now, status) for row in ordered
     ])
     insert_rows(Measurement, [
         {"sample_id": sample_id, "value": value}

@@ -51,6 +51,13 @@ def record_many(events: Sequence[Event]) -> None:
     1,000+ frames; one row for them makes writing, marking and reading them back one small
     operation instead of a thousand. Inserting at once, rather than at the next flush, keeps
     the id order equal to the order of the calls."""
+    rows = rows_of(events)
+    if rows:
+        db.session.execute(sa.insert(OutboxEvent.__table__), rows)
+
+
+def rows_of(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The outbox rows of these events (see :func:`record_many`), in order."""
     rows: list[dict[str, Any]] = []
     now = utcnow()
     for frame, characteristic_id in events:
@@ -59,8 +66,7 @@ def record_many(events: Sequence[Event]) -> None:
         else:
             rows.append({"frame": [frame], "characteristic_id": characteristic_id,
                          "created_at": now})
-    if rows:
-        db.session.execute(sa.insert(OutboxEvent.__table__), rows)
+    return rows
 
 
 def publish_pending(limit: int = PUBLISH_BATCH) -> int:

@@ -37,7 +37,7 @@ from openspc.models import (
     Violation,
 )
 from openspc.models.sample import EVALUATED
-from openspc.services import evaluation, ingest, outbox
+from openspc.services import evaluation, ingest, outbox, pg_submission
 from openspc.services.display_keys import display_keys
 from openspc.services.ingest import SampleInput
 from openspc.services.ownership import plant_of_characteristic, readable_clause
@@ -112,6 +112,11 @@ def _submission_result(item: SampleInput, started: float,
     sample_id, verdict = ingest.submit_sample(item, check_plant)
     if verdict is None:
         return processing_results([sample_id], started)[0]
+    return _verdict_result(item, verdict, started)
+
+
+def _verdict_result(item: SampleInput, verdict: evaluation.Verdict,
+                    started: float) -> dict[str, Any]:
     violations = sorted(
         ((v["id"], v["rule_id"], v["rule_name"], v["severity"]) for v in verdict.violations),
         key=lambda violation: violation[1],
@@ -138,6 +143,14 @@ def create_sample(user: User, item: SampleInput) -> dict[str, Any]:
     values; store, judge, answer. The plant comes with the characteristic's lock."""
     return _submission_result(item, time.perf_counter(),
                               lambda plant_id: check_plant_role(user, plant_id, "operator"))
+
+
+def create_sample_direct(user_id: int, item: SampleInput) -> dict[str, Any] | None:
+    """``POST /samples`` through :mod:`pg_submission` (PostgreSQL, the common case, no ORM);
+    None when :func:`create_sample` must answer instead."""
+    started = time.perf_counter()
+    verdict = pg_submission.submit(user_id, item, get_settings().dev_mode)
+    return None if verdict is None else _verdict_result(item, verdict, started)
 
 
 def import_batch(items: Sequence[SampleInput | ApiError], evaluate: bool) -> dict[str, Any]:

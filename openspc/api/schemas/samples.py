@@ -101,6 +101,15 @@ class BatchImportRequestSchema(Schema):
     skip_rule_evaluation = fields.Boolean(load_default=False)
 
 
+def plain_submission(body: Any) -> SampleInput | None:
+    """What ``SampleCreateSchema`` loads from a body made of plain valid values (see
+    ``_plain_values``), read without the schema; None for anything else."""
+    if type(body) is not dict or type(body.get("characteristic_id")) is not int:
+        return None
+    loaded = _plain_values(body)
+    return None if loaded is None else to_input(body["characteristic_id"], loaded)
+
+
 def to_input(characteristic_id: int, data: dict[str, Any]) -> SampleInput:
     return SampleInput(
         characteristic_id=characteristic_id,
