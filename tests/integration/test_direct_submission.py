@@ -1,0 +1,278 @@
+"""``POST /samples`` on PostgreSQL's two-round-trip path (services/pg_submission.py).
+
+The path must write exactly what the general (ORM) path writes, take the same decisions, and
+hand everything it does not handle to the general path with nothing written and the pooled
+connection clean. The same data goes to two identical characteristics, one through each
+path, and every stored row, frame and answer is compared."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from openspc import create_app
+from openspc.auth.roles import PASSWORD_CHANGE_REQUIRED
+from openspc.extensions import db
+from openspc.models import Characteristic, OutboxEvent, Sample, Violation
+from openspc.services import pg_submission
+from tests.conftest import Factory, make_settings
+
+NAME = "openspc_direct_submission_test"
+CENTER, SIGMA, N = 10.0, 1.0, 5
+HALF_WIDTH = 3 * SIGMA / N ** 0.5
+
+
+@pytest.fixture
+def app(postgres, tmp_path) -> Iterator:
+    url = postgres.fresh_database(NAME)
+    application = create_app(
+        {"TESTING": True, "RATELIMIT_ENABLED": False},
+        settings=make_settings(tmp_path, OPENSPC_DATABASE_URL=url),
+    )
+    with application.app_context():
+        upgrade()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    postgres.drop_database(NAME)
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory(app)
+
+
+def _chart(factory: Factory, **fields: Any) -> Characteristic:
+    return factory.characteristic(
+        subgroup_size=N, chart_type="xbar_r", ucl=CENTER + HALF_WIDTH,
+        lcl=CENTER - HALF_WIDTH, center_line=CENTER, sigma=SIGMA, **fields)
+
+
+def _subgroups() -> list[list[float]]:
+    """In-control noise, an outlier every 13th, then a shifted stretch (runs, 2-of-3, 4-of-5)
+    and a rising trend: several rules fire."""
+    rng = random.Random(7)
+    groups = []
+    for i in range(90):
+        shift = 0.8 if 40 <= i < 55 else 0.0
+        trend = 0.15 * (i - 70) if 70 <= i < 78 else 0.0
+        values = [rng.gauss(CENTER + shift + trend, SIGMA) for _ in range(N)]
+        if i % 13 == 12:
+            values = [v + 2.5 for v in values]
+        groups.append(values)
+    return groups
+
+
+class StatementCounter:
+    """Statements sent through SQLAlchemy; the direct path sends none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        sa.event.listen(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        sa.event.remove(db.engine, "before_cursor_execute", self._seen)
+
+
+def _stored(characteristic_id: int) -> dict[str, Any]:
+    """Everything both paths write for a characteristic, with ids replaced by positions."""
+    db.session.expire_all()
+    samples = db.session.execute(
+        sa.select(Sample).where(Sample.char_id == characteristic_id).order_by(Sample.sequence)
+    ).scalars().all()
+    position = {s.id: s.sequence for s in samples}
+    violations = db.session.execute(
+        sa.select(Violation).where(Violation.char_id == characteristic_id)
+        .order_by(Violation.id)
+    ).scalars().all()
+    violation_position = {v.id: n for n, v in enumerate(violations)}
+    frames = [frame for row in db.session.execute(
+        sa.select(OutboxEvent).where(OutboxEvent.characteristic_id == characteristic_id)
+        .order_by(OutboxEvent.id)).scalars() for frame in row.frame]
+    characteristic = db.session.get(Characteristic, characteristic_id)
+    return {
+        "samples": [
+            (s.sequence, s.status, s.mean, s.range_value, s.std_dev, s.actual_n,
+             s.is_undersized, s.is_excluded, s.is_modified, s.limits_version, s.z_score,
+             s.effective_ucl, s.effective_lcl, s.batch_number, s.operator_id,
+             [m.value for m in sorted(s.measurements, key=lambda m: m.id)])
+            for s in samples
+        ],
+        "violations": [
+            (position[v.sample_id], v.rule_id, v.rule_name, v.severity, v.acknowledged,
+             v.requires_acknowledgement, position[v.first_sample_id],
+             position[v.last_sample_id], v.limits_version)
+            for v in violations
+        ],
+        "frames": [_frame(f, position, violation_position) for f in frames],
+        "sequence": characteristic.eval_sequence,
+        "state": {**characteristic.eval_state, "evaluator": {
+            **characteristic.eval_state["evaluator"],
+            "ids": [position[i] for i in characteristic.eval_state["evaluator"]["ids"]]}},
+    }
+
+
+def _frame(frame: dict[str, Any], samples: dict[int, int],
+           violations: dict[int, int]) -> dict[str, Any]:
+    def violation(payload: dict[str, Any]) -> tuple:
+        return (violations[payload["id"]], samples[payload["sample_id"]], payload["rule_id"],
+                payload["rule_name"], payload["severity"])
+
+    if frame["type"] == "violation":
+        return {"type": "violation", "violation": violation(frame["violation"])}
+    sample = frame["sample"]
+    return {"type": frame["type"], "sample": (samples[sample["id"]], sample["mean"],
+                                              sample["zone"], sample["in_control"]),
+            "violations": [violation(v) for v in frame["violations"]]}
+
+
+def _answer(response: Any) -> tuple:
+    body = response.json
+    return (response.status_code, body["mean"], body["range_value"], body["zone"],
+            body["in_control"], body["status"], body["count"], body["sample_size"],
+            [(v["rule_id"], v["rule_name"], v["severity"]) for v in body["violations"]])
+
+
+def test_the_direct_path_writes_and_answers_what_the_general_path_does(app, factory,
+                                                                       monkeypatch):
+    client = app.test_client()
+    headers = factory.headers(factory.user("operator"))
+    direct, general = _chart(factory), _chart(factory)
+    counter = StatementCounter()
+    answers: dict[int, list[tuple]] = {direct.id: [], general.id: []}
+    statements = {direct.id: 0, general.id: 0}
+    for index, values in enumerate(_subgroups()):
+        for characteristic_id in (direct.id, general.id):
+            body = {"characteristic_id": characteristic_id, "measurements": values,
+                    "batch_number": f"B{index // 10}", "operator_id": "op-7"}
+            with monkeypatch.context() as patch:
+                if characteristic_id == general.id:
+                    patch.setattr(pg_submission, "available", lambda: False)
+                before = counter.count
+                response = client.post("/api/v1/samples/", json=body, headers=headers)
+                statements[characteristic_id] += counter.count - before
+            assert response.status_code == 201, response.json
+            answers[characteristic_id].append(_answer(response))
+    counter.close()
+
+    # The first sample has no evaluator state yet, so the general path takes it: every
+    # later one went the direct way, with no statement through SQLAlchemy.
+    assert statements[general.id] >= 90 * 5
+    assert statements[direct.id] <= 20
+    assert answers[direct.id] == answers[general.id]
+    stored = _stored(direct.id)
+    assert stored == _stored(general.id)
+    assert {v[1] for v in stored["violations"]} >= {1, 2, 5, 6}
+    assert [s[1] for s in stored["samples"]] == ["evaluated"] * 90
+    assert db.session.execute(sa.select(sa.func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.published_at.is_(None))).scalar() == 0
+
+
+def test_what_the_direct_path_does_not_take_gets_the_general_answer_and_stores_nothing(
+        app, factory):
+    client = app.test_client()
+    plant = factory.plant()
+    chart = _chart(factory)
+    operator = factory.headers(factory.user("operator"))
+    sample = {"characteristic_id": chart.id, "measurements": [10.0, 10.1, 9.9, 10.2, 9.8]}
+    assert client.post("/api/v1/samples/", json=sample, headers=operator).status_code == 201
+
+    refusals = [
+        ({**sample, "characteristic_id": 999_999}, operator, 404),
+        (sample, factory.headers(factory.user("operator", plant)), 403),
+        (sample, factory.headers(factory.user(
+            "operator", must_change_password=True)), 403),
+        ({**sample, "measurements": [10.0] * 6}, operator, 400),
+        ({**sample, "measurements": [10.0] * 26}, operator, 422),
+        ({**sample, "timestamp": "2999-01-01T00:00:00Z"}, operator, 422),
+        ({**sample, "measurements": [10.0, 10.1, "x", 10.2, 9.8]}, operator, 422),
+    ]
+    for body, headers, status in refusals:
+        response = client.post("/api/v1/samples/", json=body, headers=headers)
+        assert response.status_code == status, (body, response.json)
+        # The pooled connection is left clean: the next submission is served.
+        assert client.post("/api/v1/samples/", json=sample,
+                           headers=operator).status_code == 201
+    forced = client.post("/api/v1/samples/", json=sample, headers=factory.headers(
+        factory.user("operator", must_change_password=True)))
+    assert forced.json == {"detail": PASSWORD_CHANGE_REQUIRED}
+
+    inactive = factory.user("operator")
+    inactive_headers = factory.headers(inactive)
+    inactive.is_active = False
+    db.session.commit()
+    assert client.post("/api/v1/samples/", json=sample,
+                       headers=inactive_headers).status_code == 401
+
+    count = db.session.execute(sa.select(sa.func.count()).select_from(Sample).where(
+        Sample.char_id == chart.id)).scalar()
+    assert count == 1 + len(refusals)
+
+
+def test_a_chart_without_limits_keeps_its_samples_pending_until_limits_exist(app, factory):
+    client = app.test_client()
+    headers = factory.headers(factory.user("engineer"))
+    chart = factory.characteristic(subgroup_size=N, chart_type="xbar_r")
+    for _ in range(3):
+        response = client.post("/api/v1/samples/", headers=headers, json={
+            "characteristic_id": chart.id, "measurements": [10.0, 10.4, 9.7, 10.1, 9.9]})
+        assert (response.status_code, response.json["status"]) == (201, "pending")
+    limits = client.post(f"/api/v1/characteristics/{chart.id}/set-limits", headers=headers,
+                         json={"ucl": CENTER + HALF_WIDTH, "lcl": CENTER - HALF_WIDTH,
+                               "center_line": CENTER, "sigma": SIGMA})
+    assert limits.status_code == 200, limits.json
+    response = client.post("/api/v1/samples/", headers=headers, json={
+        "characteristic_id": chart.id, "measurements": [13.0, 13.1, 12.9, 13.2, 13.0]})
+    assert response.json["status"] == "evaluated"
+    assert [v["rule_id"] for v in response.json["violations"]] == [1]
+    db.session.expire_all()
+    sequences = db.session.execute(sa.select(Sample.sequence).where(
+        Sample.char_id == chart.id).order_by(Sample.id)).scalars().all()
+    assert sequences == [1, 2, 3, 4]
+
+
+def test_a_busy_lock_sends_the_sample_the_general_way_stored_once(app, factory):
+    """Another transaction holds the characteristic: the direct path gives up after its
+    lock timeout and the general path stores and evaluates the sample, once."""
+    client = app.test_client()
+    headers = factory.headers(factory.user("operator"))
+    chart = _chart(factory)
+    sample = {"characteristic_id": chart.id, "measurements": [10.0, 10.1, 9.9, 10.2, 9.8]}
+    assert client.post("/api/v1/samples/", json=sample, headers=headers).status_code == 201
+
+    holder = db.engine.connect()
+    transaction = holder.begin()
+    holder.execute(sa.text("SELECT id FROM characteristic WHERE id = :id FOR UPDATE"),
+                   {"id": chart.id})
+    outcome: dict[str, Any] = {}
+
+    def submit() -> None:
+        with app.app_context():
+            started = time.perf_counter()
+            response = app.test_client().post("/api/v1/samples/", json=sample,
+                                              headers=headers)
+            outcome.update(status=response.status_code, body=response.json,
+                           seconds=time.perf_counter() - started)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    time.sleep(1.0)
+    transaction.rollback()
+    holder.close()
+    thread.join(timeout=30)
+    assert outcome["status"] == 201, outcome
+    assert outcome["seconds"] >= 0.5
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(Sample.status, Sample.sequence).where(
+        Sample.char_id == chart.id).order_by(Sample.id)).all()
+    assert [tuple(r) for r in rows] == [("evaluated", 1), ("evaluated", 2)]
