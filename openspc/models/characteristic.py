@@ -13,6 +13,8 @@ from openspc.models.types import Double, UTCDateTime, utcnow
 
 class Characteristic(db.Model):
     __tablename__ = "characteristic"
+    # Room on each page for the evaluator state's updates (migration 0003).
+    __table_args__ = {"postgresql_with": {"fillfactor": 20}}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     hierarchy_id: Mapped[int] = mapped_column(

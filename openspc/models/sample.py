@@ -25,7 +25,6 @@ class Sample(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     char_id: Mapped[int] = mapped_column(
         sa.ForeignKey("characteristic.id", ondelete="CASCADE", name="fk_sample_char_id_cascade"),
-        index=True,
     )
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     batch_number: Mapped[str | None] = mapped_column(sa.String(100))
