@@ -1,6 +1,7 @@
 """Maintenance tasks: a liveness ping, the clean-up of expired credentials and of sent
-realtime events."""
+realtime events, and the VACUUM of the busiest tables."""
 
+from openspc.dbadmin.vacuum import vacuum_busy_tables
 from openspc.extensions import celery
 from openspc.services.auth import purge_expired_refresh_tokens
 from openspc.services.outbox import purge_published
@@ -20,3 +21,8 @@ def purge_refresh_tokens() -> int:
 @celery.task(name="maintenance.purge_outbox")
 def purge_outbox() -> int:
     return purge_published()
+
+
+@celery.task(name="maintenance.vacuum_busy_tables")
+def vacuum_busy() -> list[str]:
+    return vacuum_busy_tables()

@@ -9,17 +9,24 @@ so engineers running suites at the same time do not collide.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy.engine import URL, make_url
 
-from tests.conftest import require_service
+from openspc import create_app
+from openspc.extensions import db
+from tests.conftest import make_settings, require_service
 
 POSTGRES_URL = os.environ.get(
     "OPENSPC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -142,3 +149,22 @@ def mqtt_address() -> tuple[str, int]:
     except OSError as exc:
         require_service(False, f"MQTT broker (Mosquitto) not reachable at {MQTT_ADDRESS}: {exc}")
     return host, int(port)
+
+
+@contextlib.contextmanager
+def migrated_app(server: DatabaseServer, name: str, tmp_path: Path,
+                 config: dict[str, Any] | None = None, **settings: str) -> Iterator[Flask]:
+    """An app on a fresh database ``name`` of ``server``, migrated to head, inside its app
+    context; the database is dropped afterwards. ``settings`` are extra OPENSPC_* values."""
+    url = server.fresh_database(name)
+    app = create_app({"TESTING": True, "RATELIMIT_ENABLED": False, **(config or {})},
+                     settings=make_settings(tmp_path, OPENSPC_DATABASE_URL=url, **settings))
+    try:
+        with app.app_context():
+            upgrade()
+            yield app
+            db.session.remove()
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        server.drop_database(name)

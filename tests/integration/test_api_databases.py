@@ -8,11 +8,10 @@ import statistics
 from collections.abc import Iterator
 
 import pytest
-from flask_migrate import upgrade
 
-from openspc import create_app
 from openspc.extensions import db
-from tests.conftest import Factory, make_settings
+from tests.conftest import Factory
+from tests.integration.conftest import migrated_app
 from tests.integration.rest import characteristic_via_api
 
 # Twenty-five subgroups of n = 4, in control around 10 (hand-made, symmetric spreads).
@@ -30,18 +29,8 @@ def server(request):
 
 @pytest.fixture
 def app(server, tmp_path) -> Iterator:
-    name = NAME
-    url = server.fresh_database(name)
-    application = create_app(
-        {"TESTING": True, "RATELIMIT_ENABLED": False},
-        settings=make_settings(tmp_path, OPENSPC_DATABASE_URL=url),
-    )
-    with application.app_context():
-        upgrade()
+    with migrated_app(server, NAME, tmp_path) as application:
         yield application
-        db.session.remove()
-        db.engine.dispose()
-    server.drop_database(name)
 
 
 def test_samples_limits_violations_and_charts(app):

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from openspc import create_app
 from openspc.auth.roles import PASSWORD_CHANGE_REQUIRED
 from openspc.extensions import db
 from openspc.models import Characteristic, OutboxEvent, Sample, Violation
 from openspc.services import pg_submission
-from tests.conftest import Factory, make_settings
+from tests.conftest import Factory
+from tests.integration.conftest import migrated_app
 
 NAME = "openspc_direct_submission_test"
 CENTER, SIGMA, N = 10.0, 1.0, 5
@@ -31,17 +30,8 @@ HALF_WIDTH = 3 * SIGMA / N ** 0.5
 
 @pytest.fixture
 def app(postgres, tmp_path) -> Iterator:
-    url = postgres.fresh_database(NAME)
-    application = create_app(
-        {"TESTING": True, "RATELIMIT_ENABLED": False},
-        settings=make_settings(tmp_path, OPENSPC_DATABASE_URL=url),
-    )
-    with application.app_context():
-        upgrade()
+    with migrated_app(postgres, NAME, tmp_path) as application:
         yield application
-        db.session.remove()
-        db.engine.dispose()
-    postgres.drop_database(NAME)
 
 
 @pytest.fixture
