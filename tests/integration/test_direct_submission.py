@@ -266,3 +266,28 @@ def test_a_busy_lock_sends_the_sample_the_general_way_stored_once(app, factory):
     rows = db.session.execute(sa.select(Sample.status, Sample.sequence).where(
         Sample.char_id == chart.id).order_by(Sample.id)).all()
     assert [tuple(r) for r in rows] == [("evaluated", 1), ("evaluated", 2)]
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[]", b'{"characteristic_id": true, "measurements": [1.0]}',
+    b'{"characteristic_id": "1", "measurements": [10.0, 10.1, 9.9, 10.2, 9.8]}',
+    b'{"characteristic_id": 1, "measurements": [1e400, 1, 1, 1, 1]}',
+    b'{"characteristic_id": 1, "measurements": [10.0, 10.1, 9.9, 10.2, 9.8], '
+    b'"batch_number": "' + b"x" * 101 + b'"}',
+])
+def test_a_body_the_direct_path_does_not_take_gets_the_general_answer(app, factory, body,
+                                                                       monkeypatch):
+    """Malformed or lax bodies: the answer with the direct path on equals the answer of the
+    general path alone (schema errors, or the lax forms it accepts)."""
+    client = app.test_client()
+    assert _chart(factory).id == 1
+    headers = {**factory.headers(factory.user("operator")), "Content-Type": "application/json"}
+    first = client.post("/api/v1/samples/", data=body, headers=headers)
+    with monkeypatch.context() as patch:
+        patch.setattr(pg_submission, "available", lambda: False)
+        second = client.post("/api/v1/samples/", data=body, headers=headers)
+    answer = (first.status_code, {k: v for k, v in (first.json or {}).items()
+                                  if k not in ("sample_id", "timestamp", "processing_time_ms")})
+    assert answer == (second.status_code, {
+        k: v for k, v in (second.json or {}).items()
+        if k not in ("sample_id", "timestamp", "processing_time_ms")})
