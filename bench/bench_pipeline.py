@@ -24,8 +24,9 @@ and records, in the "## Pipeline" section of bench/RESULTS.md (replaced in place
 5. (1) and (2) on a characteristic holding 10^6 evaluated samples (bulk-loaded in SQL) next to
    an empty one.
 
-The client is plain ``http.client`` in threads with pre-encoded bodies; its CPU share is
-measured and printed, since on a 2-core machine it competes with the server.
+The client is plain ``http.client`` in threads; its CPU share is measured and printed, since
+on a 2-core machine it competes with the server. In (3) the senders run in a process of
+their own, apart from the Socket.IO client that timestamps the frames.
 """
 
 from __future__ import annotations
