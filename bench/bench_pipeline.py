@@ -544,7 +544,8 @@ def report(config: Config, figures: Figures) -> str:
         f"gthread ({config.web} process(es) × 32 threads), PostgreSQL, Redis, Celery beat, "
         "workers with "
         "`--concurrency 1` each. X-bar/R characteristics, n = 5, all eight Nelson rules. "
-        f"Client: {CLIENTS} keep-alive `http.client` threads in the bench process; "
+        f"Client: {CLIENTS} keep-alive `http.client` threads in the bench process (in a "
+        "process of their own for the frame latency, apart from the Socket.IO client); "
         "\"client CPU\" is that process's CPU time over the run's wall time (2 cores = 200 %).",
         "",
         "| Measure | Workers | Result | Target |",
