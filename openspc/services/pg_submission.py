@@ -109,6 +109,7 @@ _Locked = namedtuple("_Locked", [
 
 
 def available() -> bool:
+    """Whether this path applies: PostgreSQL through psycopg2 (the only driver for it)."""
     return db.engine.dialect.name == "postgresql"
 
 
@@ -122,8 +123,9 @@ def submit(user_id: int, item: SampleInput, dev_mode: bool) -> evaluation.Verdic
         cursor = connection.cursor()
         try:
             if not pooled.info.get("openspc_prepared"):
-                cursor.execute(";".join(f"PREPARE {name} AS {statement}"
-                                        for name, statement in _STATEMENTS.items()))
+                # DEALLOCATE first: a PREPARE that failed half-way must not block the next.
+                cursor.execute("DEALLOCATE ALL;" + ";".join(
+                    f"PREPARE {name} AS {statement}" for name, statement in _STATEMENTS.items()))
                 pooled.info["openspc_prepared"] = True
             cursor.execute(_LOCK, (item.characteristic_id, user_id, dev_mode))
             row = cursor.fetchone()
