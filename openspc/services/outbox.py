@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +36,14 @@ Event = tuple[dict[str, Any], int | None]
 
 PUBLISH_BATCH = 100
 """Outbox rows sent per publishing transaction."""
+
+CLAIMED = datetime(9999, 12, 31, tzinfo=UTC)
+"""``published_at`` of a row whose committing request sends its frames itself, right after
+its commit (the direct submission path, pg_submission.py). Publishers leave claimed rows
+alone, so a frame is not sent by both while the request is between its commit and its mark;
+the sweeper takes a claim older than ``CLAIM_TIMEOUT`` (the request died in between)."""
+
+CLAIM_TIMEOUT = timedelta(seconds=30)
 
 FRAMES_PER_MESSAGE = 500
 """Frames per Redis message: bounds a message's size whatever the rows hold."""
@@ -69,16 +77,17 @@ def rows_of(events: Sequence[Event]) -> list[dict[str, Any]]:
     return rows
 
 
-def publish_pending(limit: int = PUBLISH_BATCH) -> int:
+def publish_pending(limit: int = PUBLISH_BATCH, claims_before: datetime | None = None) -> int:
     """Emit committed, unpublished events in id order, mark them and commit; returns how
     many rows were sent. The rows are locked (others' locked rows skipped) while they are sent,
     so two publishers do not send the same event; a crash before the commit only makes the
-    sweeper send them again."""
+    sweeper send them again. ``claims_before``: also send rows claimed before then."""
     table = OutboxEvent.__table__
-    pending = (
-        sa.select(table.c.id).where(table.c.published_at.is_(None))
-        .order_by(table.c.id).limit(limit)
-    )
+    unsent = table.c.published_at.is_(None)
+    if claims_before is not None:
+        unsent = sa.or_(unsent, sa.and_(table.c.published_at == CLAIMED,
+                                        table.c.created_at < claims_before))
+    pending = sa.select(table.c.id).where(unsent).order_by(table.c.id).limit(limit)
     dialect = db.engine.dialect
     if dialect.name in ("postgresql", "mysql", "mariadb"):
         pending = pending.with_for_update(skip_locked=True)
@@ -120,16 +129,16 @@ def purge_published(older_than: timedelta = KEEP_PUBLISHED) -> int:
     ).rowcount
 
 
-def publish_all() -> int:
+def publish_all(claims_before: datetime | None = None) -> int:
     """Send every committed event, batch after batch; returns how many rows were sent. A
     failure loses nothing (the next call resends), so it is logged and never fails the
-    committed use case or the sweeper."""
+    committed use case or the sweeper. ``claims_before``: as :func:`publish_pending`."""
     total = 0
     try:
         sent = PUBLISH_BATCH
         while sent == PUBLISH_BATCH:
             _lazy_commit()
-            sent = publish_pending(PUBLISH_BATCH)
+            sent = publish_pending(PUBLISH_BATCH, claims_before)
             total += sent
     except Exception:
         db.session.rollback()

@@ -13,6 +13,7 @@ from datetime import timedelta
 import structlog
 
 from openspc.extensions import celery
+from openspc.models.types import utcnow
 from openspc.services import evaluation, outbox
 
 log = structlog.get_logger(__name__)
@@ -37,8 +38,9 @@ def sweep_pending() -> int:
 
 @celery.task(name="publish.sweep_outbox")
 def sweep_outbox() -> int:
-    """Send committed events whose publisher died before sending them."""
-    return outbox.publish_all()
+    """Send committed events whose publisher died before sending them, including those
+    claimed by a request that has not marked them for ``CLAIM_TIMEOUT``."""
+    return outbox.publish_all(claims_before=utcnow() - outbox.CLAIM_TIMEOUT)
 
 
 def enqueue_evaluation(characteristic_ids: Iterable[int]) -> None:

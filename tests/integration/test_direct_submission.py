@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from openspc.auth.roles import PASSWORD_CHANGE_REQUIRED
 from openspc.extensions import db
 from openspc.models import Characteristic, OutboxEvent, Sample, Violation
-from openspc.services import pg_submission
+from openspc.models.types import utcnow
+from openspc.services import outbox, pg_submission
+from openspc.tasks.evaluation import sweep_outbox
 from tests.conftest import Factory
 from tests.integration.conftest import migrated_app
 
@@ -165,7 +167,8 @@ def test_the_direct_path_writes_and_answers_what_the_general_path_does(app, fact
     assert {v[1] for v in stored["violations"]} >= {1, 2, 5, 6}
     assert [s[1] for s in stored["samples"]] == ["evaluated"] * 90
     assert db.session.execute(sa.select(sa.func.count()).select_from(OutboxEvent).where(
-        OutboxEvent.published_at.is_(None))).scalar() == 0
+        sa.or_(OutboxEvent.published_at.is_(None),
+               OutboxEvent.published_at == outbox.CLAIMED))).scalar() == 0
 
 
 def test_what_the_direct_path_does_not_take_gets_the_general_answer_and_stores_nothing(
@@ -291,3 +294,33 @@ def test_a_body_the_direct_path_does_not_take_gets_the_general_answer(app, facto
     assert answer == (second.status_code, {
         k: v for k, v in (second.json or {}).items()
         if k not in ("sample_id", "timestamp", "processing_time_ms")})
+
+
+def test_frames_claimed_by_a_request_that_died_are_left_to_the_sweeper(app, factory,
+                                                                       monkeypatch):
+    """The direct path writes its outbox row claimed and marks it once it has sent the
+    frames. Between the two, publishers leave the row alone (no frame sent twice); if the
+    request dies there, the sweeper sends the row once the claim is old."""
+    client = app.test_client()
+    headers = factory.headers(factory.user("operator"))
+    chart = _chart(factory)
+    sample = {"characteristic_id": chart.id, "measurements": [10.0, 10.1, 9.9, 10.2, 9.8]}
+    assert client.post("/api/v1/samples/", json=sample, headers=headers).status_code == 201
+    with monkeypatch.context() as patch:
+        patch.setattr(pg_submission, "_publish", lambda *_args: None)  # died after commit
+        died = client.post("/api/v1/samples/", json=sample, headers=headers).json
+    assert died["status"] == "evaluated"
+
+    def claimed() -> list[int]:
+        db.session.rollback()
+        rows = db.session.execute(sa.select(OutboxEvent.frame).where(
+            OutboxEvent.published_at == outbox.CLAIMED)).scalars().all()
+        return [frame["sample"]["id"] for row in rows for frame in row
+                if frame["type"] == "sample"]
+
+    assert claimed() == [died["sample_id"]]
+    assert outbox.publish_all() == 0
+    assert sweep_outbox() == 0  # the claim is still young
+    assert claimed() == [died["sample_id"]]
+    assert outbox.publish_all(claims_before=utcnow() + outbox.CLAIM_TIMEOUT) == 1
+    assert claimed() == []
