@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import jwt
 import pytest
 import sqlalchemy as sa
+from flask_jwt_extended import create_access_token
 
 from openspc.auth.passwords import verify_password
 from openspc.extensions import db
@@ -296,3 +300,14 @@ def test_dev_mode_neither_reports_nor_enforces_it(bare, factory, settings_overri
     user = factory.user("admin", username="root", must_change_password=True)
     assert login(bare, "root").json["must_change_password"] is False
     assert bare.get("/api/v1/users/", headers=factory.headers(user)).status_code == 200
+
+
+def test_an_access_token_accepted_once_is_refused_once_it_expires(client, alice):
+    """Verified tokens are remembered until they expire, and not a moment longer."""
+    token = create_access_token(identity=str(alice.id), expires_delta=timedelta(seconds=1))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(ME, headers=headers).status_code == 200
+    time.sleep(1.2)
+    response = client.get(ME, headers=headers)
+    assert response.status_code == 401
+    assert response.json == {"detail": "Invalid or expired token"}
