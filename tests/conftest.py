@@ -6,12 +6,14 @@ template file that each test copies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
@@ -92,6 +94,21 @@ def app(tmp_path, migrated_template, settings_overrides) -> Iterator[Flask]:
 @pytest.fixture
 def client(app) -> FlaskClient:
     return app.test_client()
+
+
+@contextlib.contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL statements sent through SQLAlchemy while the block runs."""
+    sent: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_rest) -> None:
+        sent.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
 
 
 class Factory:

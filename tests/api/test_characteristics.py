@@ -18,6 +18,7 @@ from openspc.models import (
     Violation,
 )
 from tests.api.helpers import ENGINEER_ANY, ENGINEER_HERE, OPERATOR_HERE, assert_patch_guarded
+from tests.conftest import statements_sent
 
 ROOT = "/api/v1/characteristics/"
 
@@ -230,16 +231,9 @@ def test_list_bad_query_is_422(client, engineer, query, loc):
 
 def test_list_query_count_does_not_grow_with_the_page(client, factory, node, engineer):
     """Counts come from grouped queries: 40 characteristics cost as many statements as 4."""
-    from sqlalchemy import event
-
     def statements_for_listing() -> int:
-        seen = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with statements_sent() as seen:
             assert client.get(ROOT, headers=engineer).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         return len(seen)
 
     for _ in range(4):

@@ -6,10 +6,9 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from openspc.extensions import db
 from tests.api.sample_rows import add_attribute_samples, add_samples, add_violation
+from tests.conftest import statements_sent
 
 D2_2 = 2 / math.sqrt(math.pi)
 DAY1 = datetime(2024, 3, 5, 23, 58, tzinfo=UTC)
@@ -194,18 +193,9 @@ def test_queries_do_not_grow_with_points(app, client, factory, operator):
     """Samples, their violations and the display keys: a fixed number of queries."""
     char = factory.characteristic(subgroup_size=1, ucl=13.0, lcl=7.0, center_line=10.0,
                                   sigma=1.0)
-    statements = []
-
-    def count(*args, **kwargs):
-        statements.append(args[2])
-
     def queries_for(n_points):
-        statements.clear()
-        sa.event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_sent() as statements:
             assert len(chart(client, char.id, operator).json["data_points"]) == n_points
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count)
         return len(statements)
 
     samples = add_samples(char, [10, 11])

@@ -22,7 +22,7 @@ from openspc.models import Characteristic, OutboxEvent, Sample, Violation
 from openspc.models.types import utcnow
 from openspc.services import outbox, pg_submission
 from openspc.tasks.evaluation import sweep_outbox
-from tests.conftest import Factory
+from tests.conftest import Factory, statements_sent
 from tests.integration.conftest import migrated_app
 
 NAME = "openspc_direct_submission_test"
@@ -60,20 +60,6 @@ def _subgroups() -> list[list[float]]:
             values = [v + 2.5 for v in values]
         groups.append(values)
     return groups
-
-
-class StatementCounter:
-    """Statements sent through SQLAlchemy; the direct path sends none."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        sa.event.listen(db.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        sa.event.remove(db.engine, "before_cursor_execute", self._seen)
 
 
 def _stored(characteristic_id: int) -> dict[str, Any]:
@@ -140,7 +126,6 @@ def test_the_direct_path_writes_and_answers_what_the_general_path_does(app, fact
     client = app.test_client()
     headers = factory.headers(factory.user("operator"))
     direct, general = _chart(factory), _chart(factory)
-    counter = StatementCounter()
     answers: dict[int, list[tuple]] = {direct.id: [], general.id: []}
     statements = {direct.id: 0, general.id: 0}
     for index, values in enumerate(_subgroups()):
@@ -150,12 +135,11 @@ def test_the_direct_path_writes_and_answers_what_the_general_path_does(app, fact
             with monkeypatch.context() as patch:
                 if characteristic_id == general.id:
                     patch.setattr(pg_submission, "available", lambda: False)
-                before = counter.count
-                response = client.post("/api/v1/samples/", json=body, headers=headers)
-                statements[characteristic_id] += counter.count - before
+                with statements_sent() as sent:
+                    response = client.post("/api/v1/samples/", json=body, headers=headers)
+                statements[characteristic_id] += len(sent)
             assert response.status_code == 201, response.json
             answers[characteristic_id].append(_answer(response))
-    counter.close()
 
     # The first sample has no evaluator state yet, so the general path takes it: every
     # later one went the direct way, with no statement through SQLAlchemy.
