@@ -516,8 +516,7 @@ def _reconcile(context: Context, sample_ids: list[int],
             violation.first_sample_id, violation.last_sample_id = hit.first, hit.last
     db.session.flush()
     created = violation_rows(context, wanted.values())
-    if created:
-        _insert_violations(created)
+    _insert_violations(created)
     outbox.record_many(_violation_frames(context.characteristic_id,
                                          [violation_payload(v) for v in created]))
     return created
