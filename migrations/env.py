@@ -1,12 +1,14 @@
 """Alembic environment run by Flask-Migrate (``flask db ...``, ``flask_migrate.upgrade``).
 
-Two changes from Flask-Migrate's template:
+Three changes from Flask-Migrate's template:
 - the app's logging (structlog) is kept: alembic.ini's logging setup is applied only when the
   process has none, since ``fileConfig`` would otherwise replace the handlers and silence the
   loggers of a running server;
 - offline mode (``--sql``) never builds an engine, so SQL for a dialect whose driver is not
   installed (MSSQL without unixODBC) can be rendered: ``flask db upgrade --sql -x
-  url=mssql+pyodbc://...``. Without ``-x url`` the app's database URL is used.
+  url=mssql+pyodbc://...``. Without ``-x url`` the app's database URL is used;
+- autogenerate leaves out the constraints a dialect holds in another form
+  (``openspc.models.dialects``).
 """
 
 import logging
@@ -14,6 +16,8 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+
+from openspc.models.dialects import include_object
 
 config = context.config
 
@@ -55,6 +59,7 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     with target_db.engine.connect() as connection:
+        conf_args.setdefault("include_object", include_object(connection.dialect.name))
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
         with context.begin_transaction():
             context.run_migrations()

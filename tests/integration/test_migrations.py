@@ -33,6 +33,7 @@ from openspc.models import (
     Sample,
     SampleEditHistory,
 )
+from openspc.models.dialects import include_object
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +74,10 @@ def _model_differences() -> list:
     ``true()``) as text and reports every one of them as changed."""
     compare_defaults = db.engine.dialect.name not in ("mysql", "mariadb")
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": compare_defaults}
-        )
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "compare_server_default": compare_defaults,
+            "include_object": include_object(conn.dialect.name),
+        })
         return compare_metadata(context, db.metadata)
 
 
@@ -125,6 +127,8 @@ def test_mssql_offline_sql_renders_every_table(tmp_path):
                      r"VALUES \(N?'Default Plant', N?'DEFAULT', 1, N?'\{\}'\)", sql), sql
     assert "IDENTITY_INSERT" not in sql, "SQL Server refuses it for rows without an id"
     assert "FLOAT(" not in sql, "plain FLOAT is float(53), double precision, on SQL Server"
+    assert re.search(r"CREATE TABLE measurement \([^;]*FOREIGN KEY\(sample_id\) REFERENCES "
+                     r"sample \(id\) ON DELETE CASCADE", sql), "0004 changes PostgreSQL only"
     doubles = sql.split("-- Running upgrade 0001 -> 0002")
     assert len(doubles) == 2 and "ALTER" not in doubles[1], "0002 changes MySQL/MariaDB only"
     assert sql.rstrip().endswith("GO")
