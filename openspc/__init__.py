@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from openspc import jsoncodec
 from openspc.config import Settings, load_settings
 
 
@@ -88,7 +89,9 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
     # No pool_pre_ping: it cost a SELECT 1 on every checkout, i.e. several per request; a
     # connection is recycled after 30 minutes instead, and one the server dropped fails one
     # request (then leaves the pool) rather than taxing all of them.
-    engine_options: dict[str, Any] = {}
+    engine_options: dict[str, Any] = {
+        "json_serializer": jsoncodec.dumps, "json_deserializer": jsoncodec.loads,
+    }
     if not url.startswith("sqlite"):
         engine_options.update(pool_size=10, max_overflow=20, pool_recycle=1800)
     else:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-import orjson
 import redis
 import socketio as python_socketio
 
+from openspc import jsoncodec
 from openspc.extensions import socketio
 from openspc.realtime.emit import NAMESPACE, PUSH_TYPES, characteristic_of_room
 from openspc.realtime.hub import hub
@@ -54,21 +54,6 @@ class LocalRelayManager(python_socketio.Manager):
             self.emit(event, frame, NAMESPACE, to=room)
 
 
-class ChannelJson:
-    """The Redis channel's JSON codec: orjson, where python-socketio would use the standard
-    library. A batch of 1,000 samples crosses the channel as one message of 1,000+ frames,
-    which the publishing process encodes and every web process decodes; with the standard
-    library, encoding it was a sixth of a worker's CPU. The text is standard JSON."""
-
-    @staticmethod
-    def dumps(value: Any, **_options: Any) -> str:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_options: Any) -> Any:
-        return orjson.loads(text)
-
-
 class RedisRelayManager(python_socketio.RedisManager):
     """Distributed mode: frames cross processes on one Redis pub/sub channel.
 
@@ -78,15 +63,15 @@ class RedisRelayManager(python_socketio.RedisManager):
     """
 
     def __init__(self, url: str, channel: str):
-        super().__init__(url, channel=channel, json=ChannelJson)
+        super().__init__(url, channel=channel, json=jsoncodec)
         self._start_lock = threading.Lock()
         self._started = False
 
     def set_server(self, server: python_socketio.Server) -> None:
-        """Keep the channel's codec: python-socketio would put the server's packet codec in
-        its place."""
+        """Keep the channel's codec (``openspc.jsoncodec``): python-socketio would put the
+        server's packet codec, the standard library's, in its place."""
         super().set_server(server)
-        self.json = ChannelJson
+        self.json = jsoncodec
 
     def initialize(self) -> None:
         with self._start_lock:

@@ -31,6 +31,7 @@ import structlog
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extras import Json
 
+from openspc import jsoncodec
 from openspc.errors import ApiError
 from openspc.extensions import db
 from openspc.models.sample import EVALUATED
@@ -207,8 +208,8 @@ def _judge(cursor: Any, locked: _Locked, item: SampleInput
         statements.append(_insert(cursor, "violation", verdict.violations))
     statements += [
         _execute(cursor, "openspc_state", [locked.id, judgement.sequence,
-                                           Json(evaluation.state_of(context, evaluator))]),
-        _execute(cursor, "openspc_event", [locked.event_id, locked.id, Json(event["frame"]),
+                                           _json(evaluation.state_of(context, evaluator))]),
+        _execute(cursor, "openspc_event", [locked.event_id, locked.id, _json(event["frame"]),
                                            event["created_at"], outbox.CLAIMED]),
         b"COMMIT",
     ]
@@ -244,3 +245,8 @@ def _publish(cursor: Any, characteristic_id: int, event: dict[str, Any]) -> None
                        + b"; COMMIT")
     except psycopg2.Error:
         log.exception("outbox_mark_failed")
+
+
+def _json(value: Any) -> Json:
+    """A JSON parameter, encoded as the engine encodes its JSON columns."""
+    return Json(value, dumps=jsoncodec.dumps)
