@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from openspc.extensions import db
 
@@ -27,3 +28,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def dialect_name(engine: Engine | None = None) -> str:
     return (engine or db.engine).dialect.name
+
+
+def lock_timed_out(error: OperationalError) -> bool:
+    """Whether PostgreSQL gave up waiting for a lock (``lock_timeout``, SQLSTATE 55P03)."""
+    return getattr(error.orig, "pgcode", None) == "55P03"

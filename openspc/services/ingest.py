@@ -34,6 +34,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import OperationalError
 
+from openspc.dbadmin.engine import lock_timed_out
 from openspc.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from openspc.extensions import db
 from openspc.models import Characteristic, Measurement, Sample
@@ -58,10 +59,6 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 LOCK_WAIT_SECONDS = 0.25
 """How long a single submission waits for its characteristic's lock before it hands the
 evaluation to a worker (PostgreSQL; elsewhere the holder's chunk bounds the wait)."""
-
-_LOCK_NOT_AVAILABLE = "55P03"
-"""PostgreSQL's SQLSTATE when ``lock_timeout`` expires."""
-
 
 @dataclass(frozen=True)
 class SampleInput:
@@ -280,7 +277,7 @@ def submit_sample(item: SampleInput,
     try:
         sample_id, verdicts = _store_and_evaluate(item, check_plant)
     except OperationalError as error:
-        if getattr(error.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
+        if not lock_timed_out(error):
             raise
         log.info("sample_lock_busy", characteristic_id=item.characteristic_id)
         if check_plant is not None:

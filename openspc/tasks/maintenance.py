@@ -1,5 +1,5 @@
 """Maintenance tasks: a liveness ping, the clean-up of expired credentials and of sent
-realtime events, and the VACUUM of the busiest tables."""
+realtime events, and the VACUUM and ANALYZE of the tables the sample path writes."""
 
 from openspc.dbadmin.vacuum import vacuum_busy_tables
 from openspc.extensions import celery
