@@ -161,11 +161,14 @@ def _copy(cursor: Any, table: sa.Table, rows: Sequence[dict[str, Any]],
 
 def _column_text(column: sa.Column, values: list[Any]) -> list[str]:
     """One column's values in COPY's text format: ``\\N`` is NULL, floats by ``repr``
-    (exact), booleans ``t``/``f``, strings with tab, newline and backslash escaped."""
+    (exact), booleans ``t``/``f``, strings with tab, newline and backslash escaped, JSON as
+    the column's serializer writes it."""
     process = column.type.bind_processor(db.engine.dialect)
     if process is not None:
         values = [process(value) for value in values]
     stored = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(stored, sa.JSON):
+        return ["\\N" if value is None else value.translate(_ESCAPES) for value in values]
     try:
         kind = stored.python_type
     except NotImplementedError:

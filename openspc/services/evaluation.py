@@ -341,35 +341,48 @@ def evaluate_pending(characteristic_id: int) -> list[int]:
     """
     evaluated: list[int] = []
     while True:
-        ids = _evaluate_chunk(characteristic_id)
+        chunk = _evaluate_chunk(characteristic_id)
+        ids = [verdict.sample_id for verdict in chunk.verdicts]
         if not ids:
             break
         evaluated.extend(ids)
-        after_commit(characteristic_id, ids)
+        after_commit(characteristic_id, ids, chunk.events)
         if len(ids) < CHUNK:
             break
     return evaluated
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The verdicts of an evaluation, in evaluation order, and its events, recorded claimed
+    for the caller to send after its commit (:func:`after_commit`)."""
+
+    verdicts: list[Verdict]
+    events: outbox.Claim | None
+
+
+NOTHING = Evaluation([], None)
+
+
 @transactional
-def _evaluate_chunk(characteristic_id: int) -> list[int]:
+def _evaluate_chunk(characteristic_id: int) -> Evaluation:
     characteristic = lock_characteristic(characteristic_id)
     if characteristic is None:
-        return []
-    return [verdict.sample_id for verdict in evaluate_locked(characteristic)]
+        return NOTHING
+    return evaluate_locked(characteristic)
 
 
 def evaluate_locked(characteristic: Characteristic,
-                    pending: Sequence[PointRow] | None = None) -> list[Verdict]:
+                    pending: Sequence[PointRow] | None = None) -> Evaluation:
     """Evaluate the oldest ``CHUNK`` pending samples of a characteristic whose row the
-    caller's transaction has locked (:func:`lock_characteristic`); returns their verdicts,
-    in evaluation order. ``pending``: the caller knows them all already (a submission that
-    found no backlog under the lock and inserted one sample), so they are not read back.
-    The caller commits, then calls :func:`after_commit`."""
+    caller's transaction has locked (:func:`lock_characteristic`). ``pending``: the caller
+    knows them all already (a submission that found no backlog under the lock and inserted
+    one sample), so they are not read back. The caller commits, then calls
+    :func:`after_commit`."""
     characteristic_id = characteristic.id
     context = evaluation_context(characteristic, (characteristic.eval_state or {}).get("rules"))
     if context is None:
-        return []
+        return NOTHING
     rows = pending if pending is not None else db.session.execute(
         sa.select(*_POINT_COLUMNS, Sample.range_value)
         .where(Sample.char_id == characteristic_id, Sample.status == PENDING)
@@ -377,15 +390,15 @@ def evaluate_locked(characteristic: Characteristic,
         .limit(CHUNK)
     ).all()
     if not rows:
-        return []
+        return NOTHING
     evaluator = _evaluator(characteristic, context)
     judgement = judge(context, evaluator, rows, characteristic.eval_sequence or 0,
                       _insert_violations)
-    outbox.record_many(judgement.events)
+    events = outbox.record_claimed(judgement.events)
     update_by_id(Sample, judgement.updates)
     characteristic.eval_sequence = judgement.sequence
     characteristic.eval_state = state_of(context, evaluator)
-    return judgement.verdicts
+    return Evaluation(judgement.verdicts, events)
 
 
 @dataclass(frozen=True)
@@ -461,11 +474,12 @@ def _violation_frames(characteristic_id: int,
             for payload in payloads]
 
 
-def after_commit(characteristic_id: int, sample_ids: list[int]) -> None:
-    """Once an evaluation committed: wake the requests waiting for these samples, then have
-    the events published."""
+def after_commit(characteristic_id: int, sample_ids: list[int],
+                 events: outbox.Claim | None) -> None:
+    """Once an evaluation committed: wake the requests waiting for these samples, then send
+    its events."""
     notify_evaluated(characteristic_id, sample_ids)
-    outbox.publish_soon()
+    outbox.send_claimed(events)
 
 
 def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
 
 if TYPE_CHECKING:
-    from openspc.services.evaluation import PointRow, Verdict
+    from openspc.services.evaluation import Evaluation, PointRow, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -275,7 +275,7 @@ def submit_sample(item: SampleInput,
     from openspc.tasks.evaluation import enqueue_evaluation
 
     try:
-        sample_id, verdicts = _store_and_evaluate(item, check_plant)
+        sample_id, evaluated = _store_and_evaluate(item, check_plant)
     except OperationalError as error:
         if not lock_timed_out(error):
             raise
@@ -286,11 +286,12 @@ def submit_sample(item: SampleInput,
         if isinstance(outcome, ApiError):
             raise outcome from None
         return outcome, None
-    if verdicts:
-        # Only a request whose sample was stored by the worker path waits for a notification:
-        # this one answers from its own verdict.
-        evaluation.after_commit(item.characteristic_id,
-                                [v.sample_id for v in verdicts if v.sample_id != sample_id])
+    verdicts = evaluated.verdicts
+    # Only a request whose sample was stored by the worker path waits for a notification:
+    # this one answers from its own verdict.
+    evaluation.after_commit(item.characteristic_id,
+                            [v.sample_id for v in verdicts if v.sample_id != sample_id],
+                            evaluated.events)
     if len(verdicts) == evaluation.CHUNK:
         enqueue_evaluation([item.characteristic_id])
     return sample_id, next((v for v in verdicts if v.sample_id == sample_id), None)
@@ -298,7 +299,7 @@ def submit_sample(item: SampleInput,
 
 @transactional
 def _store_and_evaluate(item: SampleInput,
-                        check_plant: PlantCheck | None) -> tuple[int, list[Verdict]]:
+                        check_plant: PlantCheck | None) -> tuple[int, Evaluation]:
     from openspc.services import evaluation
 
     locked = evaluation.lock_for_submission(item.characteristic_id, wait=LOCK_WAIT_SECONDS)

@@ -6,15 +6,22 @@ periodic ``publish.sweep_outbox`` task sends later, so an event that committed i
 
 ``publish_soon`` is what a use case calls after its commit. Embedded, it publishes right
 away. Distributed, it wakes this process's publisher thread and returns: sending and marking
-the events costs a transaction of its own, which a request answering a verdict (or a worker
-evaluating the next chunk) should not wait for, and one thread draining the outbox for all
-the requests of a busy process sends many requests' events per transaction.
+the events costs a transaction of its own, which a request answering a verdict should not
+wait for, and one thread draining the outbox for all the requests of a busy process sends
+many requests' events per transaction.
+
+Evaluations write their events *claimed* instead (``record_claimed``) and send them from the
+frames they hold, right after their commit (``send_claimed``): reading a batch's 1,000+
+frames back from the outbox, only to send them, cost a worker a tenth of its CPU. Publishers
+leave claimed rows alone; a failed send drops the claim (the rows wait for the publishers
+and the sweeper), and the sweeper takes a claim its process left behind.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +34,7 @@ from openspc.extensions import db
 from openspc.models import OutboxEvent
 from openspc.models.types import utcnow
 from openspc.realtime.emit import emit_many
+from openspc.services.bulk import insert_returning_ids
 from openspc.services.transaction import transactional
 
 log = structlog.get_logger(__name__)
@@ -38,10 +46,11 @@ PUBLISH_BATCH = 100
 """Outbox rows sent per publishing transaction."""
 
 CLAIMED = datetime(9999, 12, 31, tzinfo=UTC)
-"""``published_at`` of a row whose committing request sends its frames itself, right after
-its commit (the direct submission path, pg_submission.py). Publishers leave claimed rows
-alone, so a frame is not sent by both while the request is between its commit and its mark;
-the sweeper takes a claim older than ``CLAIM_TIMEOUT`` (the request died in between)."""
+"""``published_at`` of a row whose committing process sends its frames itself, right after
+its commit (evaluations, and the direct submission path of pg_submission.py). Publishers
+leave claimed rows alone, so a frame is not sent by both while the process is between its
+commit and its mark; the sweeper takes a claim older than ``CLAIM_TIMEOUT`` (the process
+died in between)."""
 
 CLAIM_TIMEOUT = timedelta(seconds=30)
 
@@ -62,6 +71,60 @@ def record_many(events: Sequence[Event]) -> None:
     rows = rows_of(events)
     if rows:
         db.session.execute(sa.insert(OutboxEvent.__table__), rows)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Events recorded claimed, for their transaction's process to send after its commit."""
+
+    row_ids: list[int]
+    events: list[Event]
+
+
+def record_claimed(events: Sequence[Event]) -> Claim | None:
+    """:func:`record_many`, with the rows claimed: the caller sends them after its commit
+    with :func:`send_claimed`. None when there is no event."""
+    rows = rows_of(events)
+    if not rows:
+        return None
+    for row in rows:
+        row["published_at"] = CLAIMED
+    return Claim(insert_returning_ids(OutboxEvent, rows), list(events))
+
+
+def send_claimed(claim: Claim | None) -> None:
+    """After the commit that recorded ``claim``: send its events, then mark its rows sent.
+    If sending fails, the claim is dropped instead and the rows wait, unsent, for the
+    publishers and the sweeper; if even that fails, the sweeper takes the claim once it is
+    old. A crash between the send and the mark sends the events twice (at least once)."""
+    if claim is None:
+        return
+    published = send(claim.events)
+    table = OutboxEvent.__table__
+    try:
+        _lazy_commit()
+        db.session.execute(sa.update(table).where(table.c.id.in_(claim.row_ids))
+                           .values(published_at=published))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("outbox_mark_failed")
+
+
+def send(events: Sequence[Event]) -> datetime | None:
+    """Emit the events, in order, ``FRAMES_PER_MESSAGE`` to a message; when they left, or
+    None if a message could not be sent (logged: the caller keeps the events unsent)."""
+    try:
+        _emit(events)
+    except Exception:
+        log.exception("outbox_publish_failed")
+        return None
+    return utcnow()
+
+
+def _emit(events: Sequence[Event]) -> None:
+    for start in range(0, len(events), FRAMES_PER_MESSAGE):
+        emit_many(events[start:start + FRAMES_PER_MESSAGE])
 
 
 def rows_of(events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -108,9 +171,7 @@ def publish_pending(limit: int = PUBLISH_BATCH, claims_before: datetime | None =
         if events:
             db.session.execute(sa.update(table).where(table.c.id.in_([e.id for e in events]))
                                .values(published_at=now))
-    frames = [(frame, event.characteristic_id) for event in events for frame in event.frame]
-    for start in range(0, len(frames), FRAMES_PER_MESSAGE):
-        emit_many(frames[start:start + FRAMES_PER_MESSAGE])
+    _emit([(frame, event.characteristic_id) for event in events for frame in event.frame])
     db.session.commit()
     return len(events)
 

@@ -37,7 +37,6 @@ from openspc.extensions import db
 from openspc.models.sample import EVALUATED
 from openspc.models.tenancy import ROLE_LEVELS
 from openspc.models.types import utcnow
-from openspc.realtime.emit import emit_many
 from openspc.services import evaluation, outbox
 from openspc.services.ingest import (
     LOCK_WAIT_SECONDS,
@@ -233,12 +232,7 @@ def _publish(cursor: Any, characteristic_id: int, event: dict[str, Any]) -> None
     (``outbox.CLAIMED``), so no publisher sends it meanwhile. If sending fails (Redis down)
     the claim is dropped and the row waits, unsent, for the publishers and the sweeper; if
     even that fails, the sweeper takes the claim once it is old."""
-    try:
-        emit_many([(frame, characteristic_id) for frame in event["frame"]])
-        published = utcnow()
-    except Exception:
-        log.exception("outbox_publish_failed")
-        published = None
+    published = outbox.send([(frame, characteristic_id) for frame in event["frame"]])
     try:
         cursor.execute(b"BEGIN; SET LOCAL synchronous_commit TO OFF; "
                        + _execute(cursor, "openspc_published", [event["id"], published])

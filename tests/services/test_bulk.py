@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from openspc import create_app
 from openspc.extensions import db
-from openspc.models import Measurement, Sample
+from openspc.models import Measurement, OutboxEvent, Sample
 from openspc.services import bulk
 from tests.conftest import Factory, make_settings, require_service
 
@@ -111,6 +111,17 @@ def test_rows_without_ids_are_inserted_exactly(chart):
         .order_by(Measurement.id)
     ).scalars().all()
     assert values == FLOATS
+
+
+def test_json_columns_read_back_equal(chart):
+    """Frames as evaluations write them into the outbox, strings and floats included."""
+    frames = [[{"text": text, "mean": value, "nested": {"list": [1, None, True]}}]
+              for text, value in zip(STRINGS, FLOATS, strict=True)]
+    rows = [{"characteristic_id": chart.id, "frame": frame,
+             "created_at": datetime(2024, 3, 1, 9, tzinfo=UTC)} for frame in frames]
+    ids = bulk.insert_returning_ids(OutboxEvent, rows)
+    db.session.commit()
+    assert stored(OutboxEvent, ids, ["frame"]) == [(frame,) for frame in frames]
 
 
 def test_update_by_id_sets_each_rows_own_columns_and_nothing_else(chart):

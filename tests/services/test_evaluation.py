@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from openspc.extensions import db
 from openspc.models import Characteristic, OutboxEvent, Sample, Violation
-from openspc.services import evaluation
+from openspc.services import evaluation, outbox
 from openspc.services.ingest import SampleInput, submit_samples
 from openspc.spc import Points, RuleConfig, evaluate_batch
 from openspc.tasks import evaluation as tasks
@@ -153,7 +153,26 @@ def test_frames_carry_the_samples_violations(chart):
     assert [v["id"] for v in sample_frame["violations"]] == [violation_id]
     assert violation_frame == {"type": "violation", "violation": sample_frame["violations"][0]}
     assert violation_frame["violation"]["rule_name"] == "Outlier"
-    assert all(e.published_at is not None for e in events)
+    assert all(e.published_at is not None and e.published_at < outbox.CLAIMED for e in events)
+
+
+def test_frames_that_could_not_be_sent_wait_unclaimed_for_the_publishers(chart, monkeypatch):
+    sent = []
+
+    def broker_down(events):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(outbox, "emit_many", broker_down)
+    [sample_id] = submit(chart, [13.5])
+    [event] = db.session.execute(sa.select(OutboxEvent)).scalars().all()
+    assert event.published_at is None
+    assert db.session.get(Sample, sample_id).status == "evaluated"
+
+    monkeypatch.setattr(outbox, "emit_many", sent.extend)
+    assert outbox.publish_all() == 1
+    assert [frame["type"] for frame, _ in sent] == ["sample", "violation"]
+    db.session.expire_all()
+    assert db.session.get(OutboxEvent, event.id).published_at < outbox.CLAIMED
 
 
 def test_a_violation_exists_once_per_sample_and_rule(chart):
