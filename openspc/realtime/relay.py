@@ -11,7 +11,7 @@ one, which skips its own messages). A frame therefore reaches each raw socket on
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -100,9 +100,21 @@ class RedisRelayManager(python_socketio.RedisManager):
         if not messages:
             return
         self._publish_or_raise({"method": "emit", "host_id": self.host_id, "batch": messages})
-        if self.rooms.get(NAMESPACE) or len(hub):
+        if self._has_clients():
             for message in messages:
                 self._handle_emit(message)
+
+    def _has_clients(self) -> bool:
+        """Whether a Socket.IO client or a raw socket is connected to this process."""
+        return any(self.rooms.values()) or len(hub) > 0
+
+    def _listen(self) -> Iterator[bytes]:
+        """The channel's messages, skipped unread while this process has no client: every
+        web process receives every frame, and decoding and dispatching a batch's 1,000
+        frames for nobody cost each web process ~2.4 ms of CPU."""
+        for message in super()._listen():
+            if self._has_clients():
+                yield message
 
     def _publish_or_raise(self, data: dict[str, Any]) -> None:
         """PUBLISH ``data``, once more on a new connection if the first attempt fails."""
