@@ -52,7 +52,9 @@ leave claimed rows alone, so a frame is not sent by both while the process is be
 commit and its mark; the sweeper takes a claim older than ``CLAIM_TIMEOUT`` (the process
 died in between)."""
 
-CLAIM_TIMEOUT = timedelta(seconds=30)
+CLAIM_TIMEOUT = timedelta(seconds=10)
+"""A claim is settled (sent and marked) milliseconds after its commit; one this old was left
+by a process that died in between, and the sweeper (every 10 s) sends its frames."""
 
 FRAMES_PER_MESSAGE = 500
 """Frames per Redis message: bounds a message's size whatever the rows hold."""

@@ -39,7 +39,7 @@ def sweep_pending() -> int:
 @celery.task(name="publish.sweep_outbox")
 def sweep_outbox() -> int:
     """Send committed events whose publisher died before sending them, including those
-    claimed by a request that has not marked them for ``CLAIM_TIMEOUT``."""
+    claimed by a process that has not marked them for ``CLAIM_TIMEOUT``."""
     return outbox.publish_all(claims_before=utcnow() - outbox.CLAIM_TIMEOUT)
 
 
