@@ -17,7 +17,8 @@ and records, in the "## Pipeline" section of bench/RESULTS.md (replaced in place
 1. single-sample ``POST /api/v1/samples/`` with 8 concurrent keep-alive clients: samples/s,
    p50/p99 latency (each request waits for its verdict, as the API promises);
 2. ``POST /api/v1/samples/batch`` with 1,000 samples per request, counted as *evaluated*
-   samples/s: from the first request until nothing is pending;
+   samples/s: from the first request until nothing is pending (after 4 warm-up requests, as
+   (1) has 2 s of warm-up: each phase starts new worker processes);
 3. submission → ``violation`` frame latency at a python-socketio client, at half the single
    rate measured in (1);
 4. (1) and (2) with one and with two worker processes;
@@ -687,6 +688,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{ms(run.percentile(0.99))} ms errors {run.errors} client CPU "
                   f"{client_share(run)}", flush=True)
             wait_idle(stack)
+            run_batches(stack, token, singles_chars, 4)  # warm-up: new worker processes
             figures.batches[workers] = run = run_batches(stack, token, singles_chars,
                                                          config.batches)
             print(f"   batch: {run.rate:.0f} evaluated/s errors {run.errors}", flush=True)
