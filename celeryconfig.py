@@ -32,6 +32,6 @@ beat_schedule = {
     "publish-outbox": {"task": "publish.sweep_outbox", "schedule": 10.0},
     "purge-refresh-tokens": {"task": "maintenance.purge_refresh_tokens", "schedule": 3600.0},
     "purge-outbox": {"task": "maintenance.purge_outbox", "schedule": 3600.0},
-    "vacuum-busy-tables": {"task": "maintenance.vacuum_busy_tables", "schedule": 15.0,
-                           "options": {"expires": 15.0}},
+    "vacuum-busy-tables": {"task": "maintenance.vacuum_busy_tables", "schedule": 5.0,
+                           "options": {"expires": 5.0}},
 }
