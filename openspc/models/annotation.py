@@ -25,13 +25,13 @@ class Annotation(db.Model):
     text: Mapped[str] = mapped_column(sa.Text)
     color: Mapped[str | None] = mapped_column(sa.String(20))
     sample_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_sample")
+        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_sample"), index=True
     )
     start_sample_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_start_sample")
+        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_start_sample"), index=True
     )
     end_sample_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_end_sample")
+        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_ann_end_sample"), index=True
     )
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)

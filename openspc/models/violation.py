@@ -38,9 +38,11 @@ class Violation(db.Model):
         UTCDateTime, server_default=sa.func.now(), default=utcnow
     )
     first_sample_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_violation_first_sample")
+        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_violation_first_sample"),
+        index=True,
     )
     last_sample_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_violation_last_sample")
+        sa.ForeignKey("sample.id", ondelete="SET NULL", name="fk_violation_last_sample"),
+        index=True,
     )
     limits_version: Mapped[int | None] = mapped_column(sa.Integer)

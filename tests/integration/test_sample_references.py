@@ -1,7 +1,9 @@
-"""The measurement → sample key: a foreign key on MariaDB, statement-level triggers on
-PostgreSQL (migration 0004). Both must keep the same promises: no measurement without its
-sample, measurements deleted with their sample however the sample goes, and a referenced
-sample's id fixed."""
+"""What refers to a sample. The measurement → sample key: a foreign key on MariaDB,
+statement-level triggers on PostgreSQL (migration 0004). Both must keep the same promises:
+no measurement without its sample, measurements deleted with their sample however the
+sample goes, and a referenced sample's id fixed. Violations and annotations that only name
+a deleted sample as the start or end of a pattern or period stay, with that reference
+cleared (indexed since migration 0005)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,21 @@ import pytest
 import sqlalchemy as sa
 
 from openspc.extensions import db
-from openspc.models import Characteristic, Hierarchy, Measurement, Sample
+from openspc.models import (
+    Annotation,
+    Characteristic,
+    Hierarchy,
+    Measurement,
+    Sample,
+    Violation,
+)
 from openspc.services.bulk import insert_rows
 from tests.conftest import Factory
 from tests.integration.conftest import migrated_app
 
 pytestmark = pytest.mark.integration
 
-NAME = "openspc_measurement_key_test"
+NAME = "openspc_sample_references_test"
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
@@ -175,3 +184,25 @@ def test_a_measurement_for_a_sample_being_deleted_is_refused(app):
 
     assert [type(error) for error in errors] == [sa.exc.IntegrityError]
     assert _all_measurements() == 0
+
+
+def test_patterns_and_periods_outlive_the_samples_they_started_at(app):
+    chart = Factory(app).characteristic(subgroup_size=3)
+    first, middle, last = _samples(chart, 3)
+    violation = Violation(sample_id=last, char_id=chart.id, rule_id=3, severity="WARNING",
+                          first_sample_id=first, last_sample_id=last)
+    period = Annotation(characteristic_id=chart.id, annotation_type="period", text="Setup",
+                        sample_id=first, start_sample_id=first, end_sample_id=middle)
+    db.session.add_all([violation, period])
+    db.session.commit()
+    violation_id, period_id = violation.id, period.id
+
+    db.session.execute(sa.delete(Sample).where(Sample.id == first))
+    db.session.commit()
+    db.session.expire_all()
+
+    violation = db.session.get(Violation, violation_id)
+    assert (violation.first_sample_id, violation.last_sample_id) == (None, last)
+    period = db.session.get(Annotation, period_id)
+    assert (period.sample_id, period.start_sample_id, period.end_sample_id) == (None, None,
+                                                                                middle)
