@@ -60,6 +60,7 @@ LOCK_WAIT_SECONDS = 0.25
 """How long a single submission waits for its characteristic's lock before it hands the
 evaluation to a worker (PostgreSQL; elsewhere the holder's chunk bounds the wait)."""
 
+
 @dataclass(frozen=True)
 class SampleInput:
     """One subgroup as a source delivers it. Variables charts carry ``measurements``;
