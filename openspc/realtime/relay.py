@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import redis
 import socketio as python_socketio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from openspc import jsoncodec
 from openspc.extensions import socketio
@@ -54,6 +56,13 @@ class LocalRelayManager(python_socketio.Manager):
             self.emit(event, frame, NAMESPACE, to=room)
 
 
+PUBLISH_TIMEOUT = 2.0
+"""Seconds one attempt to publish frames may take, connecting included. Requests and workers
+send their frames right after their commit: a Redis that stops answering must fail the send
+(the frames then wait in the outbox for the sweeper), not hang the request or the worker.
+The listener keeps python-socketio's own client, without a timeout: it waits for frames."""
+
+
 class RedisRelayManager(python_socketio.RedisManager):
     """Distributed mode: frames cross processes on one Redis pub/sub channel.
 
@@ -64,6 +73,10 @@ class RedisRelayManager(python_socketio.RedisManager):
 
     def __init__(self, url: str, channel: str):
         super().__init__(url, channel=channel, json=jsoncodec)
+        self._publisher = redis.Redis.from_url(
+            url, socket_timeout=PUBLISH_TIMEOUT, socket_connect_timeout=PUBLISH_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+        )
         self._start_lock = threading.Lock()
         self._started = False
 
@@ -117,16 +130,9 @@ class RedisRelayManager(python_socketio.RedisManager):
                 yield message
 
     def _publish_or_raise(self, data: dict[str, Any]) -> None:
-        """PUBLISH ``data``, once more on a new connection if the first attempt fails."""
-        payload = self.json.dumps(data)
-        try:
-            if not self.connected:
-                self._redis_connect()
-            self.redis.publish(self.channel, payload)
-        except redis.RedisError:
-            self.connected = False
-            self._redis_connect()
-            self.redis.publish(self.channel, payload)
+        """PUBLISH ``data`` on the publishing client: once more on a new connection if the
+        first attempt fails (a Redis restart), each attempt bounded by ``PUBLISH_TIMEOUT``."""
+        self._publisher.publish(self.channel, self.json.dumps(data))
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get("batch")
