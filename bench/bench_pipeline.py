@@ -23,7 +23,7 @@ and records, in the "## Pipeline" section of bench/RESULTS.md (replaced in place
    rate measured in (1);
 4. (1) and (2) with one and with two worker processes;
 5. (1) and (2) on a characteristic holding 10^6 evaluated samples (bulk-loaded in SQL) next to
-   an empty one.
+   an empty one, each run twice, in the order empty, full, full, empty.
 
 The client is plain ``http.client`` in threads; its CPU share is measured and printed, since
 on a 2-core machine it competes with the server. In (3) the senders run in a process of
@@ -361,6 +361,12 @@ class Run:
     def percentile(self, q: float) -> float:
         return percentile(self.latencies, q)
 
+    def __add__(self, other: Run) -> Run:
+        """Two runs of the same kind as one: their samples over their summed wall time."""
+        return Run(self.latencies + other.latencies, {**self.sent_at, **other.sent_at},
+                   self.samples + other.samples, self.errors + other.errors,
+                   self.wall + other.wall, self.client_cpu + other.client_cpu)
+
 
 def percentile(values: list[float], q: float) -> float:
     if not values:
@@ -578,10 +584,12 @@ def report(config: Config, figures: Figures) -> str:
         (empty_s, full_s), (empty_b, full_b) = figures.history_singles, figures.history_batches
         history = f"{config.history:,}"
         lines += [
-            f"| single POST, one characteristic, empty → {history} stored | "
+            f"| single POST, 8 clients on one characteristic, empty → {history} stored "
+            f"(each twice: empty, full, full, empty) | "
             f"{max(config.workers)} | {empty_s.rate:.0f} → **{full_s.rate:.0f} samples/s** "
             f"(p50 {ms(empty_s.percentile(0.5))} → {ms(full_s.percentile(0.5))} ms) | flat |",
-            f"| batch, one characteristic, empty → {history} stored | {max(config.workers)} | "
+            f"| batch, one characteristic, empty → {history} stored (each twice) | "
+            f"{max(config.workers)} | "
             f"{empty_b.rate:.0f} → **{full_b.rate:.0f} evaluated samples/s** | flat |",
         ]
     gain = ""
@@ -711,17 +719,23 @@ def main(argv: list[str] | None = None) -> None:
         for characteristic_id in (empty_char, history_char):  # first evaluation warms up
             run_singles(config.port, token, [characteristic_id], 1.0)
         wait_idle(stack)
-        runs = []
-        for characteristic_id in (empty_char, history_char):
-            runs.append(run_singles(config.port, token, [characteristic_id], config.duration))
+        # Each characteristic twice, in the order empty, full, full, empty: whatever drifts
+        # during the phase weighs on both alike.
+        order = (empty_char, history_char, history_char, empty_char)
+        singles: dict[int, Run] = {}
+        batches: dict[int, Run] = {}
+        for characteristic_id in order:
+            run = run_singles(config.port, token, [characteristic_id], config.duration / 2)
+            singles[characteristic_id] = singles.get(characteristic_id, Run()) + run
             wait_idle(stack)
-        figures.history_singles = (runs[0], runs[1])
-        runs = [run_batches(stack, token, [c], max(4, config.batches // 4))
-                for c in (empty_char, history_char)]
-        figures.history_batches = (runs[0], runs[1])
-        print(f"   single {figures.history_singles[0].rate:.0f} -> "
-              f"{figures.history_singles[1].rate:.0f}/s, batch {runs[0].rate:.0f} -> "
-              f"{runs[1].rate:.0f}/s", flush=True)
+        for characteristic_id in order:
+            run = run_batches(stack, token, [characteristic_id], max(4, config.batches // 4))
+            batches[characteristic_id] = batches.get(characteristic_id, Run()) + run
+        figures.history_singles = (singles[empty_char], singles[history_char])
+        figures.history_batches = (batches[empty_char], batches[history_char])
+        print(f"   single {singles[empty_char].rate:.0f} -> {singles[history_char].rate:.0f}/s, "
+              f"batch {batches[empty_char].rate:.0f} -> {batches[history_char].rate:.0f}/s",
+              flush=True)
         done()
     section = report(config, figures)
     if config.write:
