@@ -93,7 +93,7 @@ class SubgroupValues:
 class SubgroupRules:
     """What a characteristic checks each subgroup against, with the attribute names of the
     model, read once for a batch: on 1,000 items, reading them off the ORM instance and
-    converting the enums each time took about half of the validation's CPU."""
+    converting the enums each time took about a third of the validation's CPU (5.8 → 4.0 ms)."""
 
     chart_type: ChartType
     subgroup_size: int
