@@ -114,6 +114,17 @@ class Settings:
         path = Path(self.data_dir) / ".jwt_secret"
         return _read_or_create_secret(path, secrets.token_urlsafe(64))
 
+    def resolve_encryption_key(self) -> str:
+        """The Fernet key of stored credentials (broker, OPC-UA and database passwords):
+        ``OPENSPC_DB_ENCRYPTION_KEY``, else ``.db_encryption_key`` in the data directory,
+        generated once (0600). Independent of the JWT secret, so rotating one keeps the other."""
+        if self.db_encryption_key:
+            return self.db_encryption_key
+        from cryptography.fernet import Fernet
+
+        path = Path(self.data_dir) / ".db_encryption_key"
+        return _read_or_create_secret(path, Fernet.generate_key().decode())
+
 
 def _read_or_create_secret(path: Path, candidate: str) -> str:
     try:
