@@ -261,6 +261,11 @@ def _locked_row(characteristic_id: int, wait: float | None,
     ).first()
 
 
+_JUDGED_COLUMNS = (Sample.limits_version, Sample.z_score, Sample.effective_ucl,
+                   Sample.effective_lcl)
+"""What judging writes on a sample besides its status: re-judging rewrites only rows where
+one of them changes, so late data costs a read of the later samples, not a write of each."""
+
 Position = tuple[datetime, int]
 """A judged sample's place in production order: its timestamp and its arrival sequence."""
 
@@ -610,7 +615,7 @@ def _rejudge_from(characteristic: Characteristic, context: Context,
     """
     evaluator = _window_before(context, position)
     tail = db.session.execute(
-        sa.select(*_POINT_COLUMNS, Sample.range_value).where(
+        sa.select(*_POINT_COLUMNS, Sample.range_value, *_JUDGED_COLUMNS).where(
             Sample.char_id == characteristic.id, Sample.status == EVALUATED,
             Sample.is_excluded.is_(False), _from(position),
         ).order_by(*production_order())
@@ -619,10 +624,12 @@ def _rejudge_from(characteristic: Characteristic, context: Context,
     if tail:
         points = points_of(context, tail)
         hits = evaluator.evaluate_many(points, [r.id for r in tail])
-        update_by_id(Sample, [
-            {"id": row.id, "limits_version": context.version, **_mode_fields(context, points, i)}
-            for i, row in enumerate(tail)
-        ])
+        changed = []
+        for index, row in enumerate(tail):
+            judged = {"limits_version": context.version, **_mode_fields(context, points, index)}
+            if any(getattr(row, column) != value for column, value in judged.items()):
+                changed.append({"id": row.id, **judged})
+        update_by_id(Sample, changed)
         created, cleared = _reconcile(context, position, hits)
         rejudged = Rejudgement(tail, points, created, cleared)
     characteristic.eval_state = state_of(context, evaluator, _newest_evaluated(characteristic.id))
