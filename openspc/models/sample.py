@@ -59,6 +59,15 @@ class Sample(db.Model):
     )
 
 
+def production_order(descending: bool = False) -> tuple[sa.ColumnElement, ...]:
+    """Production order, the order a control chart is read in: the sample's timestamp, then
+    its arrival (the ``sequence`` the evaluator gives it under the characteristic's lock),
+    then its id for samples not yet judged. The rules judge, replay, limit windows and
+    chart-data all use it (design.md, "the sample path")."""
+    columns = (Sample.timestamp, Sample.sequence, Sample.id)
+    return tuple(column.desc() for column in columns) if descending else columns
+
+
 class Measurement(db.Model):
     """A subgroup's values, one row each, in id order.
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from openspc.errors import BadRequest
 from openspc.extensions import db
 from openspc.models import Characteristic, Sample, User, Violation
+from openspc.models.sample import production_order
 from openspc.services.display_keys import display_keys
 from openspc.services.limits import (
     BaselineFilter,
@@ -155,7 +156,7 @@ def _chart_samples(
         query = query.where(Sample.timestamp >= start_date)
     if end_date is not None:
         query = query.where(Sample.timestamp <= end_date)
-    newest = query.order_by(Sample.timestamp.desc(), Sample.id.desc()).limit(limit)
+    newest = query.order_by(*production_order(descending=True)).limit(limit)
     return list(reversed(db.session.execute(newest).all()))
 
 

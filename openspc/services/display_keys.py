@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from openspc.extensions import db
 from openspc.models import Sample
+from openspc.models.sample import production_order
 
 
 def display_keys(samples: Sequence[Any]) -> dict[int, str]:
@@ -31,7 +32,7 @@ def display_keys(samples: Sequence[Any]) -> dict[int, str]:
         rows = db.session.execute(
             sa.select(Sample.id, Sample.timestamp)
             .where(Sample.char_id == char_id, Sample.timestamp >= first, Sample.timestamp < last)
-            .order_by(Sample.timestamp, Sample.id)
+            .order_by(*production_order())
         ).all()
         wanted = {sample.id for sample in group}
         position: dict[date, int] = defaultdict(int)

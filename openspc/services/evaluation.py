@@ -1,11 +1,16 @@
-"""Evaluation of pending samples: in arrival order, exactly once, whatever the workers do.
+"""Evaluation of pending samples: in production order, exactly once, whatever the workers do.
 
 ``evaluate_pending(characteristic_id)`` locks the characteristic's row, takes every pending
 sample (in id order, chunk by chunk), gives each the next ``sequence`` number under the lock
-and evaluates them with the incremental rule engine, whose state (the last points the rules
-need) is persisted on the characteristic. The stored ``sequence`` *is* the arrival order
-(design.md): ids of concurrent transactions may become visible out of order, but the lock
-makes the order in which the evaluator saw them a total order, and a replay follows it.
+(its arrival) and judges them in production order (timestamp, then arrival:
+``production_order``) with the incremental rule engine, whose state (the last points the
+rules need, and the newest timestamp judged) is persisted on the characteristic.
+
+A chart is read in timestamp order and the Nelson rules speak of that order, so a sample
+older than the newest judged one (a back-dated entry, a device's store-and-forward burst)
+takes its place: the judged samples after it are judged again with the reconciliation of an
+edit (:func:`reevaluate_from`), once per chunk, so the cost is proportional to the samples
+after the insertion point. In-order samples, the common case, only append.
 
 Why this is exactly-once: a sample leaves ``pending`` in the same transaction that writes its
 violations and its events, and a second task (duplicate, retry, redelivery after a SIGKILL)
@@ -36,7 +41,7 @@ import structlog
 from openspc import get_settings
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Sample, Violation
-from openspc.models.sample import EVALUATED, PENDING
+from openspc.models.sample import EVALUATED, PENDING, production_order
 from openspc.models.types import utcnow
 from openspc.services import outbox
 from openspc.services.bulk import insert_returning_ids, update_by_id
@@ -256,18 +261,34 @@ def _locked_row(characteristic_id: int, wait: float | None,
     ).first()
 
 
-def _window_before(context: Context, before_sequence: int | None) -> RuleEvaluator:
-    """A fresh evaluator seeded with the last evaluated, non-excluded points (classified
-    with the current limits), optionally only those before ``before_sequence``."""
+_JUDGED_COLUMNS = (Sample.limits_version, Sample.z_score, Sample.effective_ucl,
+                   Sample.effective_lcl)
+"""What judging writes on a sample besides its status: re-judging rewrites only rows where
+one of them changes, so late data costs a read of the later samples, not a write of each."""
+
+Position = tuple[datetime, int]
+"""A judged sample's place in production order: its timestamp and its arrival sequence."""
+
+
+def _from(position: Position) -> sa.ColumnElement[bool]:
+    """Samples at or after ``position`` in production order (row values are not portable)."""
+    timestamp, sequence = position
+    return sa.or_(Sample.timestamp > timestamp,
+                  sa.and_(Sample.timestamp == timestamp, Sample.sequence >= sequence))
+
+
+def _window_before(context: Context, before: Position | None) -> RuleEvaluator:
+    """A fresh evaluator seeded with the last evaluated, non-excluded points in production
+    order (classified with the current limits), optionally only those before ``before``."""
     evaluator = RuleEvaluator(context.config)
     query = sa.select(*_POINT_COLUMNS).where(
         Sample.char_id == context.characteristic_id, Sample.status == EVALUATED,
         Sample.is_excluded.is_(False), Sample.sequence.is_not(None),
     )
-    if before_sequence is not None:
-        query = query.where(Sample.sequence < before_sequence)
+    if before is not None:
+        query = query.where(sa.not_(_from(before)))
     rows = db.session.execute(
-        query.order_by(Sample.sequence.desc()).limit(context.config.window)
+        query.order_by(*production_order(descending=True)).limit(context.config.window)
     ).all()[::-1]
     if rows:
         evaluator.evaluate_many(points_of(context, rows), [r.id for r in rows])
@@ -287,11 +308,32 @@ def stored_evaluator(characteristic: Any, context: Context) -> RuleEvaluator | N
     return None
 
 
-def state_of(context: Context, evaluator: RuleEvaluator) -> dict[str, Any]:
-    """The evaluator's window and the rule settings it ran with, as persisted on the
-    characteristic. Every change of the rules drops this state under the characteristic's
-    lock, so rules found here are current and the next evaluation need not read them again."""
-    return {"key": context.key, "rules": context.rules, "evaluator": evaluator.to_dict()}
+def state_of(context: Context, evaluator: RuleEvaluator,
+             newest: datetime | None) -> dict[str, Any]:
+    """The evaluator's window, the rule settings it ran with and the newest timestamp judged,
+    as persisted on the characteristic. Every change of the rules drops this state under the
+    characteristic's lock, so rules found here are current and the next evaluation need not
+    read them again."""
+    return {"key": context.key, "rules": context.rules, "evaluator": evaluator.to_dict(),
+            "newest": newest.isoformat() if newest is not None else None}
+
+
+def newest_in_state(state: dict[str, Any] | None) -> datetime | None:
+    """The newest timestamp judged, as the persisted state knows it (None: not known)."""
+    newest = (state or {}).get("newest")
+    return datetime.fromisoformat(newest) if newest else None
+
+
+def _newest_judged(characteristic: Characteristic) -> datetime | None:
+    """The timestamp of the newest judged sample: from the state, else read."""
+    return newest_in_state(characteristic.eval_state) or _newest_evaluated(characteristic.id)
+
+
+def _newest_evaluated(characteristic_id: int) -> datetime | None:
+    return db.session.execute(
+        sa.select(sa.func.max(Sample.timestamp)).where(
+            Sample.char_id == characteristic_id, Sample.status == EVALUATED)
+    ).scalar()
 
 
 def violation_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -391,33 +433,85 @@ def evaluate_locked(characteristic: Characteristic,
     ).all()
     if not rows:
         return NOTHING
+    newest = _newest_judged(characteristic)
+    if newest is not None and min(row.timestamp for row in rows) < newest:
+        return _backfill(characteristic, context, rows)
     evaluator = _evaluator(characteristic, context)
     judgement = judge(context, evaluator, rows, characteristic.eval_sequence or 0,
                       _insert_violations)
     events = outbox.record_claimed(judgement.events)
     update_by_id(Sample, judgement.updates)
     characteristic.eval_sequence = judgement.sequence
-    characteristic.eval_state = state_of(context, evaluator)
+    characteristic.eval_state = state_of(context, evaluator, judgement.newest)
     return Evaluation(judgement.verdicts, events)
+
+
+def _backfill(characteristic: Characteristic, context: Context,
+              rows: Sequence[Any]) -> Evaluation:
+    """Judge pending samples of which one at least is older than the newest judged sample:
+    they take their places in production order, and everything from the oldest of them on
+    is judged again (:func:`_rejudge_from`), in one pass for the whole chunk."""
+    first = characteristic.eval_sequence or 0
+    sequences = arrival_sequences(rows, first)
+    update_by_id(Sample, [
+        {"id": row.id, "status": EVALUATED, "sequence": sequences[row.id],
+         "limits_version": context.version}
+        for row in rows
+    ])
+    characteristic.eval_sequence = first + len(rows)
+    start = min((row.timestamp, sequences[row.id]) for row in rows)
+    rejudged = _rejudge_from(characteristic, context, start)
+    judged = {row.id: i for i, row in enumerate(rejudged.tail)}
+    zones = zone_labels(rejudged.points) if rejudged.tail else []
+    by_sample: dict[int, list[dict[str, Any]]] = {}
+    for violation in rejudged.created:
+        by_sample.setdefault(violation["sample_id"], []).append(violation)
+
+    events: list[outbox.Event] = []
+    verdicts = []
+    for row in sorted(rows, key=lambda r: (r.timestamp, sequences[r.id])):
+        mine = by_sample.pop(row.id, [])
+        if row.id not in judged:
+            verdicts.append(Verdict(row, "unknown", mine))
+            continue
+        verdict = Verdict(row, str(zones[judged[row.id]]), mine)
+        verdicts.append(verdict)
+        events += _sample_frames(context, row, verdict.zone, mine)
+    events += _violation_frames(context.characteristic_id,
+                                [violation_payload(v) for group in by_sample.values()
+                                 for v in group])
+    events += rejudged.cleared
+    return Evaluation(verdicts, outbox.record_claimed(events))
 
 
 @dataclass(frozen=True)
 class Judgement:
     """What judging pending samples decided, for the caller to write: each sample's new
-    columns (``updates``, with its id), the verdicts, the events, and the last sequence."""
+    columns (``updates``, with its id), the verdicts, the events, the last sequence and the
+    newest timestamp judged."""
 
     updates: list[dict[str, Any]]
     verdicts: list[Verdict]
     events: list[outbox.Event]
     sequence: int
+    newest: datetime
+
+
+def arrival_sequences(rows: Sequence[Any], sequence: int) -> dict[int, int]:
+    """``{sample id: sequence}``: pending rows (read in id order) numbered from
+    ``sequence`` + 1 in the order the evaluator took them, which breaks timestamp ties."""
+    return {row.id: sequence + index for index, row in enumerate(rows, start=1)}
 
 
 def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], sequence: int,
           store_violations: Callable[[list[dict[str, Any]]], None]) -> Judgement:
-    """Judge pending sample rows in order with the evaluator (which then stands after them),
-    numbering them from ``sequence``. ``store_violations`` writes the new violation rows and
-    sets their ``id``, which the verdicts and frames carry. Shared by :func:`evaluate_locked`
-    and the PostgreSQL submission path, which write the outcome each their own way."""
+    """Judge pending sample rows, none older than the newest judged sample, in production
+    order with the evaluator (which then stands after them), numbering their arrival from
+    ``sequence``. ``store_violations`` writes the new violation rows and sets their ``id``,
+    which the verdicts and frames carry. Shared by :func:`evaluate_locked` and the
+    PostgreSQL submission path, which write the outcome each their own way."""
+    sequences = arrival_sequences(rows, sequence)
+    rows = sorted(rows, key=lambda row: (row.timestamp, sequences[row.id]))
     included = [row for row in rows if not row.is_excluded]
     points = points_of(context, included) if included else None
     hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
@@ -434,8 +528,7 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     events: list[outbox.Event] = []
     verdicts = []
     for row in rows:
-        sequence += 1
-        update = {"id": row.id, "status": EVALUATED, "sequence": sequence,
+        update = {"id": row.id, "status": EVALUATED, "sequence": sequences[row.id],
                   "limits_version": context.version}
         verdict = Verdict(row, "unknown", by_sample.get(row.id, []))
         if row.id in position:
@@ -444,7 +537,7 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
             events += _sample_frames(context, row, verdict.zone, verdict.violations)
         updates.append(update)
         verdicts.append(verdict)
-    return Judgement(updates, verdicts, events, sequence)
+    return Judgement(updates, verdicts, events, sequence + len(rows), rows[-1].timestamp)
 
 
 def _sample_frames(context: Context, row: Any, zone: str,
@@ -482,63 +575,98 @@ def after_commit(characteristic_id: int, sample_ids: list[int],
     outbox.send_claimed(events)
 
 
-def reevaluate_from(characteristic: Characteristic, sequence: int) -> list[dict[str, Any]]:
-    """Re-judge the evaluated samples from ``sequence`` on, after a change to one of them
-    (an edit, G-12). Part of the caller's transaction, which must hold the characteristic's
-    lock (:func:`lock_characteristic`).
-
-    The window before ``sequence`` seeds the evaluator and every later point is evaluated
-    again under the current limits; a violation that still fires keeps its row (and its
-    acknowledgement), one that no longer fires is deleted, a new one is inserted and
-    announced with a ``violation`` frame. The evaluator state then describes the end of the
-    history, ready for the next pending sample. Returns the new violations.
-    """
+def reevaluate_from(characteristic: Characteristic, position: Position) -> list[dict[str, Any]]:
+    """Re-judge the evaluated samples from ``position`` on in production order, after a
+    change to one of them (an edit, G-12). Part of the caller's transaction, which must hold
+    the characteristic's lock (:func:`lock_characteristic`). New violations are announced
+    with ``violation`` frames, those that no longer hold with ``violation_cleared`` frames.
+    Returns the new violations."""
     context = evaluation_context(characteristic)
     if context is None:
         return []
-    evaluator = _window_before(context, sequence)
+    rejudged = _rejudge_from(characteristic, context, position)
+    outbox.record_many([
+        *_violation_frames(context.characteristic_id,
+                           [violation_payload(v) for v in rejudged.created]),
+        *rejudged.cleared,
+    ])
+    return rejudged.created
+
+
+@dataclass(frozen=True)
+class Rejudgement:
+    """The judged samples from an insertion point on (``tail``, in production order), their
+    points, the violations inserted, and a ``violation_cleared`` frame per one removed."""
+
+    tail: list[Any]
+    points: Points | None
+    created: list[dict[str, Any]]
+    cleared: list[outbox.Event]
+
+
+def _rejudge_from(characteristic: Characteristic, context: Context,
+                  position: Position) -> Rejudgement:
+    """Judge again, under the current limits, every evaluated sample from ``position`` on.
+
+    The window before ``position`` seeds the evaluator; a violation that still fires keeps
+    its row (and its acknowledgement), one that no longer fires is deleted, a new one is
+    inserted. The evaluator state then describes the end of the history, ready for the next
+    pending sample.
+    """
+    evaluator = _window_before(context, position)
     tail = db.session.execute(
-        sa.select(*_POINT_COLUMNS).where(
+        sa.select(*_POINT_COLUMNS, Sample.range_value, *_JUDGED_COLUMNS).where(
             Sample.char_id == characteristic.id, Sample.status == EVALUATED,
-            Sample.is_excluded.is_(False), Sample.sequence >= sequence,
-        ).order_by(Sample.sequence)
+            Sample.is_excluded.is_(False), _from(position),
+        ).order_by(*production_order())
     ).all()
-    created: list[dict[str, Any]] = []
+    rejudged = Rejudgement(tail, None, [], [])
     if tail:
         points = points_of(context, tail)
         hits = evaluator.evaluate_many(points, [r.id for r in tail])
-        update_by_id(Sample, [
-            {"id": row.id, "limits_version": context.version, **_mode_fields(context, points, i)}
-            for i, row in enumerate(tail)
-        ])
-        created = _reconcile(context, [r.id for r in tail], hits)
-    characteristic.eval_state = state_of(context, evaluator)
-    return created
+        changed = []
+        for index, row in enumerate(tail):
+            judged = {"limits_version": context.version, **_mode_fields(context, points, index)}
+            if any(getattr(row, column) != value for column, value in judged.items()):
+                changed.append({"id": row.id, **judged})
+        update_by_id(Sample, changed)
+        created, cleared = _reconcile(context, position, hits)
+        rejudged = Rejudgement(tail, points, created, cleared)
+    characteristic.eval_state = state_of(context, evaluator, _newest_evaluated(characteristic.id))
+    return rejudged
 
 
-def _reconcile(context: Context, sample_ids: list[int],
-               hits: list[RuleHit]) -> list[dict[str, Any]]:
+def _reconcile(context: Context, position: Position,
+               hits: list[RuleHit]) -> tuple[list[dict[str, Any]], list[outbox.Event]]:
+    """Make the stored violations of the samples from ``position`` on equal ``hits``."""
     wanted = {(hit.point, hit.rule_id): hit for hit in hits}
+    from_position = sa.select(Sample.id).where(
+        Sample.char_id == context.characteristic_id, _from(position))
     existing = db.session.execute(
-        sa.select(Violation).where(Violation.sample_id.in_(sample_ids))
+        sa.select(Violation).where(Violation.char_id == context.characteristic_id,
+                                   Violation.sample_id.in_(from_position))
     ).scalars().all()
+    cleared: list[outbox.Event] = []
     for violation in existing:
         hit = wanted.pop((violation.sample_id, violation.rule_id), None)
         if hit is None:
+            cleared.append(({"type": "violation_cleared", "violation": {
+                "id": violation.id, "sample_id": violation.sample_id,
+                "characteristic_id": violation.char_id, "rule_id": violation.rule_id,
+                "rule_name": violation.rule_name,
+            }}, context.characteristic_id))
             db.session.delete(violation)
         else:
             violation.first_sample_id, violation.last_sample_id = hit.first, hit.last
     db.session.flush()
     created = violation_rows(context, wanted.values())
     _insert_violations(created)
-    outbox.record_many(_violation_frames(context.characteristic_id,
-                                         [violation_payload(v) for v in created]))
-    return created
+    return created, cleared
 
 
 def replay(characteristic_id: int) -> list[RuleHit]:
     """Re-evaluate a characteristic's evaluated history from scratch with the vectorised
-    batch evaluator, in stored sequence order and under the current limits; writes nothing.
+    batch evaluator, in production order and under the current limits; writes nothing.
 
     Equal to the stored violations when the limits did not change and no sample was
     excluded or deleted after its evaluation: the proof that evaluation is deterministic.
@@ -551,7 +679,7 @@ def replay(characteristic_id: int) -> list[RuleHit]:
         sa.select(*_POINT_COLUMNS).where(
             Sample.char_id == characteristic_id, Sample.status == EVALUATED,
             Sample.is_excluded.is_(False),
-        ).order_by(Sample.sequence)
+        ).order_by(*production_order())
     ).all()
     if not rows:
         return []

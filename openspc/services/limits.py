@@ -39,6 +39,7 @@ from openspc.models import (
     User,
     Violation,
 )
+from openspc.models.sample import production_order
 from openspc.services import outbox
 from openspc.services.ownership import authorize_characteristic
 from openspc.services.transaction import flush_or_conflict, transactional
@@ -177,7 +178,7 @@ def load_baseline(
             open_violation.label("has_open_violation"),
         )
         .where(*in_range)
-        .order_by(Sample.timestamp, Sample.id)
+        .order_by(*production_order())
     ).all()
     usable = [row for row in rows if not row.is_excluded and not row.has_open_violation]
     excluded_count = len(rows) - len(usable)

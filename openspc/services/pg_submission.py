@@ -3,7 +3,8 @@
 ``POST /samples`` answers its verdict synchronously (ingest.py). Through the ORM that costs
 about ten statements and ~6 ms of web CPU per sample, most of it SQLAlchemy's machinery
 rather than the database. When the case is the common one (a variables chart with limits,
-no backlog, its evaluator state current, a caller with a role at the plant, a valid sample),
+no backlog, its evaluator state current, a sample not older than the newest judged one, a
+caller with a role at the plant, a valid sample),
 this module does the same work on the pooled driver connection directly:
 
 1. ``BEGIN``, the characteristic's lock (``FOR NO KEY UPDATE``, bounded by
@@ -178,6 +179,9 @@ def _judge(cursor: Any, locked: _Locked, item: SampleInput
         timestamp = checked_timestamp(item.timestamp, now)
     except ApiError:
         return None
+    newest = evaluation.newest_in_state(locked.eval_state)
+    if newest is None or timestamp < newest:
+        return None
     rules = (locked.eval_state or {}).get("rules")
     context = evaluation.evaluation_context(locked, rules) if rules is not None else None
     evaluator = evaluation.stored_evaluator(locked, context) if context is not None else None
@@ -207,7 +211,8 @@ def _judge(cursor: Any, locked: _Locked, item: SampleInput
         statements.append(_insert(cursor, "violation", verdict.violations))
     statements += [
         _execute(cursor, "openspc_state", [locked.id, judgement.sequence,
-                                           _json(evaluation.state_of(context, evaluator))]),
+                                           _json(evaluation.state_of(context, evaluator,
+                                                                   judgement.newest))]),
         _execute(cursor, "openspc_event", [locked.event_id, locked.id, _json(event["frame"]),
                                            event["created_at"], outbox.CLAIMED]),
         b"COMMIT",

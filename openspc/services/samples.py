@@ -359,7 +359,7 @@ def _edit(user: User, sample_id: int, data: dict[str, Any]) -> None:
     sample.is_modified = True
     db.session.flush()
     if sample.status == EVALUATED and sample.sequence is not None and not sample.is_excluded:
-        evaluation.reevaluate_from(characteristic, sample.sequence)
+        evaluation.reevaluate_from(characteristic, (sample.timestamp, sample.sequence))
 
 
 def exclude_sample(user: User, sample_id: int, is_excluded: bool) -> dict[str, Any]:

@@ -225,3 +225,32 @@ def test_read_roles_and_bad_input(client, factory):
         response = chart(client, char.id, operator, query)
         assert response.status_code == 422
         assert response.json["detail"][0]["loc"] == ["query", loc]
+
+
+def test_a_back_dated_sample_is_drawn_and_judged_in_its_place(client, factory, operator):
+    """22:00, 23:00, 01:30 and 01:40 the next day, then 23:45 entered late: chart-data draws
+    it third, and it is judged there: rule 5 (two of three beyond 2σ on one side) fires on
+    12.5, 12.6 consecutive on the chart, which in arrival order are not, and on the point
+    after it."""
+    char = factory.characteristic(subgroup_size=1, ucl=13.0, lcl=7.0, center_line=10.0,
+                                  sigma=1.0)
+    posted = []
+    for timestamp, value in [("2026-03-01T22:00:00Z", 10.0), ("2026-03-01T23:00:00Z", 12.5),
+                             ("2026-03-02T01:30:00Z", 10.0), ("2026-03-02T01:40:00Z", 10.0),
+                             ("2026-03-01T23:45:00Z", 12.6)]:
+        response = client.post("/api/v1/samples/", headers=operator, json={
+            "characteristic_id": char.id, "measurements": [value], "timestamp": timestamp})
+        assert response.status_code == 201, response.json
+        posted.append(response.json)
+    ids = [p["sample_id"] for p in posted]
+
+    body = chart(client, char.id, operator).json
+
+    assert [p["sample_id"] for p in body["data_points"]] == [ids[i] for i in (0, 1, 4, 2, 3)]
+    assert [v["rule_id"] for v in posted[4]["violations"]] == [5]
+    violations = client.get(f"/api/v1/violations/?characteristic_id={char.id}",
+                            headers=operator).json["items"]
+    # On the chart the windows of three ending at 12.6 (10, 12.5, 12.6) and at the next
+    # point (12.5, 12.6, 10) both hold two beyond 2σ: the point after the late one, judged
+    # before it arrived, is judged again and now fires too.
+    assert {(v["sample_id"], v["rule_id"]) for v in violations} == {(ids[4], 5), (ids[2], 5)}

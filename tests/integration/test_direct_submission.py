@@ -96,7 +96,9 @@ def _stored(characteristic_id: int) -> dict[str, Any]:
         "sequence": characteristic.eval_sequence,
         "state": {**characteristic.eval_state, "evaluator": {
             **characteristic.eval_state["evaluator"],
-            "ids": [position[i] for i in characteristic.eval_state["evaluator"]["ids"]]}},
+            "ids": [position[i] for i in characteristic.eval_state["evaluator"]["ids"]]},
+            "newest": [s.sequence for s in samples
+                       if s.timestamp.isoformat() == characteristic.eval_state["newest"]]},
     }
 
 
@@ -308,3 +310,32 @@ def test_frames_claimed_by_a_request_that_died_are_left_to_the_sweeper(app, fact
     assert claimed() == [died["sample_id"]]
     assert outbox.publish_all(claims_before=utcnow() + outbox.CLAIM_TIMEOUT) == 1
     assert claimed() == []
+
+
+def test_a_back_dated_sample_leaves_the_direct_path_and_is_judged_in_its_place(app, factory):
+    """Nine subgroups in zone C above the centre line, each a minute apart, then one below dated
+    between the fifth and the sixth: on the chart the run of nine is broken, so the rule 2
+    hit goes, and the late sample is stored once, judged in its place."""
+    client = app.test_client()
+    headers = factory.headers(factory.user("operator"))
+    chart = _chart(factory)
+
+    def post(minute: float, value: float) -> dict[str, Any]:
+        timestamp = f"2026-03-01T10:{int(minute):02d}:{int(minute % 1 * 60):02d}Z"
+        response = client.post("/api/v1/samples/", headers=headers, json={
+            "characteristic_id": chart.id, "measurements": [value] * N, "timestamp": timestamp})
+        assert response.status_code == 201, response.json
+        return response.json
+
+    run = [post(minute, CENTER + 0.3) for minute in range(9)]
+    assert [v["rule_id"] for v in run[8]["violations"]] == [2]
+    late = post(4.5, CENTER - 0.3)
+    assert late["violations"] == []
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Violation)) == 0
+    rows = db.session.execute(
+        sa.select(Sample.id, Sample.sequence, Sample.status).where(Sample.char_id == chart.id)
+        .order_by(Sample.timestamp)).all()
+    assert [row.id for row in rows][5] == late["sample_id"]
+    assert {row.status for row in rows} == {"evaluated"}
+    assert sorted(row.sequence for row in rows) == list(range(1, 11))

@@ -3,10 +3,13 @@
 Twenty characteristics × 500 samples go in concurrently through ``POST /samples`` and
 ``POST /samples/batch`` (8 client threads against the Flask app; chunks of one characteristic
 run in parallel threads, so characteristics have concurrent writers), evaluation tasks are
-duplicated on purpose, and one worker is SIGKILLed mid-run. Then: every sample is evaluated
-exactly once (sequence 1..500 without gap, one ``sample`` frame per sample), in arrival order
-(each client's own submissions keep their order), nothing stays pending, and the stored
-violations equal a single-process replay with the batch evaluator.
+duplicated on purpose, and one worker is SIGKILLed mid-run. Each sample carries its
+production timestamp (a minute apart) and each characteristic's chunks go in shuffled, so
+most arrive back-dated behind later ones. Then: every sample is evaluated exactly once
+(sequence 1..500 without gap, one ``sample`` frame per sample), each client's own
+submissions keep their arrival order, nothing stays pending, and the stored violations
+equal those of the chart as drawn, computed here with the batch evaluator on the values in
+timestamp order (and the service's own replay agrees).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,7 @@ from openspc.models import (
     Violation,
 )
 from openspc.services import evaluation
+from openspc.spc import Points, RuleConfig, evaluate_batch
 from tests.conftest import require_service
 
 pytestmark = pytest.mark.integration
@@ -55,6 +60,7 @@ PER_CHARACTERISTIC = 500
 SINGLE_CHUNKS, SINGLE_SIZE = 2, 10  # 20 single POSTs per characteristic (400 in all)
 BATCH_CHUNKS, BATCH_SIZE = 4, 120  # 480 samples per characteristic through the batch route
 THREADS = 8
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _services_up() -> bool:
@@ -176,18 +182,26 @@ def _setup_characteristics(app) -> tuple[list[int], dict[str, str]]:
         return ids, headers
 
 
-def _chunks(characteristic_ids: list[int]) -> list[tuple[int, str, list[float]]]:
-    """Round-robin over characteristics so that each has several chunks in flight."""
+def _timestamp(position: int) -> str:
+    return (T0 + timedelta(minutes=position)).isoformat().replace("+00:00", "Z")
+
+
+def _chunks(characteristic_ids: list[int]) -> list[tuple[int, str, list[tuple[str, float]]]]:
+    """Round-robin over characteristics so that each has several chunks in flight; each
+    characteristic's chunks in shuffled time order."""
     per_characteristic = []
     for index, characteristic_id in enumerate(characteristic_ids):
-        values = _series(index)
+        values = list(enumerate(_series(index)))
         kinds = ["single"] * SINGLE_CHUNKS + ["batch"] * BATCH_CHUNKS
         random.Random(index).shuffle(kinds)
         chunks, position = [], 0
         for kind in kinds:
             size = SINGLE_SIZE if kind == "single" else BATCH_SIZE
-            chunks.append((characteristic_id, kind, values[position:position + size]))
+            chunks.append((characteristic_id, kind, [
+                (_timestamp(minute), value) for minute, value in values[position:position + size]
+            ]))
             position += size
+        random.Random(100 + index).shuffle(chunks)
         per_characteristic.append(chunks)
     return [chunk for group in zip(*per_characteristic, strict=True) for chunk in group]
 
@@ -197,15 +211,17 @@ def _submit(client, headers, tag: str, chunk) -> list[int]:
     characteristic_id, kind, values = chunk
     if kind == "single":
         ids = []
-        for value in values:
+        for timestamp, value in values:
             response = client.post("/api/v1/samples/", headers=headers, json={
-                "characteristic_id": characteristic_id, "measurements": [value]})
+                "characteristic_id": characteristic_id, "measurements": [value],
+                "timestamp": timestamp})
             assert response.status_code == 201, response.json
             ids.append(response.json["sample_id"])
         return ids
     response = client.post("/api/v1/samples/batch", headers=headers, json={
         "characteristic_id": characteristic_id,
-        "samples": [{"measurements": [value], "batch_number": tag} for value in values]})
+        "samples": [{"measurements": [value], "timestamp": timestamp, "batch_number": tag}
+                    for timestamp, value in values]})
     assert response.json["imported"] == len(values), response.json
     with client.application.app_context():
         return list(db.session.execute(
@@ -220,7 +236,7 @@ def _evaluated_count(app) -> int:
 
 
 @pytest.mark.timeout(600)
-def test_every_sample_is_evaluated_once_in_arrival_order(stack):
+def test_every_sample_is_evaluated_once_in_production_order(stack):
     app, workers, folder = stack
     started = time.monotonic()
     characteristic_ids, headers = _setup_characteristics(app)
@@ -312,9 +328,16 @@ def test_every_sample_is_evaluated_once_in_arrival_order(stack):
                 sa.select(Violation.sample_id, Violation.rule_id, Violation.first_sample_id,
                           Violation.last_sample_id).where(Violation.char_id == characteristic_id)
             ).tuples())
+            drawn = db.session.execute(
+                sa.select(Sample.id, Sample.mean).where(Sample.char_id == characteristic_id)
+                .order_by(Sample.timestamp)).all()
+            points = Points.build([row.mean for row in drawn], 10.0, 1.0, 13.0, 7.0)
+            expected = {(h.point, h.rule_id, h.first, h.last) for h in evaluate_batch(
+                points, RuleConfig.nelson()).violations([row.id for row in drawn])}
+            assert stored == expected
             replayed = {(h.point, h.rule_id, h.first, h.last)
                         for h in evaluation.replay(characteristic_id)}
-            assert stored == replayed
+            assert replayed == expected
             stored_total += len(stored)
         assert stored_total > CHARACTERISTICS * 5
     assert time.monotonic() - started < 240
