@@ -110,7 +110,9 @@ def asset(fingerprint: str, name: str):
     path = ASSET_FILES.get(name)
     if fingerprint != FINGERPRINT or path is None:
         abort(404)
-    response = send_file(path, max_age=ONE_YEAR)
+    # The licence files have no extension to guess a type from; shown as text, not downloaded.
+    mimetype = "text/plain" if path.name == "LICENSE" else None
+    response = send_file(path, mimetype=mimetype, max_age=ONE_YEAR)
     response.cache_control.public = True
     response.cache_control.immutable = True
     return response

@@ -98,6 +98,15 @@ def test_assets_are_the_pinned_distribution_s_files_cached_for_a_year(client, re
     assert cache.public and cache.immutable and cache.max_age == 365 * 24 * 3600
 
 
+@pytest.mark.parametrize(("relative", "licence"), [
+    ("swagger-ui-dist/LICENSE", "Apache License"), ("redoc/LICENSE", "The MIT License"),
+])
+def test_licences_read_as_text_in_a_browser(client, relative, licence):
+    response = client.get(_asset_base(client) + relative)
+    assert response.mimetype == "text/plain"
+    assert licence in response.get_data(as_text=True)
+
+
 def test_the_pin_is_exact():
     requirements = distribution("openspc").requires or []
     assert f"{SIDECAR}=={distribution(SIDECAR).version}" in requirements
