@@ -121,7 +121,7 @@ def _refused_elsewhere(page_requests: dict[str, str | None], base: str) -> dict[
             if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != own}
 
 
-def test_swagger_ui_renders_every_operation_offline(service, browser, operation_count):
+def test_swagger_ui_renders_every_operation_offline(browser, service, operation_count):
     with browser.page(f"{service}/docs") as page:
         rendered = page.wait_for(
             f"{SWAGGER_OPERATIONS} >= {operation_count} && {SWAGGER_SAMPLES_POST}",
@@ -140,7 +140,7 @@ def test_swagger_ui_renders_every_operation_offline(service, browser, operation_
         assert page.problems() == []
 
 
-def test_redoc_renders_every_operation_offline(service, browser, operation_count):
+def test_redoc_renders_every_operation_offline(browser, service, operation_count):
     with browser.page(f"{service}/redoc") as page:
         rendered = page.wait_for(
             f"{REDOC_OPERATIONS} >= {operation_count} && {REDOC_SAMPLES_POST}", RENDER_TIMEOUT)
@@ -153,7 +153,7 @@ def test_redoc_renders_every_operation_offline(service, browser, operation_count
         assert [problem for problem in page.problems() if REDOC_LOGO not in problem] == []
 
 
-def test_pages_load_nothing_but_the_service_s_own_files(service, browser):
+def test_pages_load_nothing_but_the_service_s_own_files(browser, service):
     """What the browser fetched for both pages came from the service, with cache headers."""
     for path in ("/docs", "/redoc"):
         with browser.page(f"{service}{path}") as page:
