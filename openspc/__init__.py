@@ -25,9 +25,11 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     from openspc import extensions as ext
     from openspc import models  # noqa: F401  (registers every table on the metadata)
     from openspc.api import register_api
+    from openspc.api.docs import init_docs
     from openspc.api.errors import register_error_handlers
     from openspc.api.request_context import init_request_context
     from openspc.api.routing import ApiRule, LenientIntConverter, SlashTolerance
+    from openspc.api.security_headers import SecurityHeaders
     from openspc.logging import configure_logging
     from openspc.realtime import init_realtime
     from openspc.tasks import celery_init_app
@@ -47,13 +49,14 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     ext.db.init_app(app)
     ext.cors.init_app(
         app, origins=settings.cors_origin_list, supports_credentials=True,
-        expose_headers=["X-Request-ID"],
+        expose_headers=["X-Request-ID"], always_send=False,
     )
     ext.migrate.init_app(app, ext.db, directory=_migrations_dir(), compare_type=True)
     ext.jwt.init_app(app)
     ext.limiter.init_app(app)
     ext.api.init_app(app)
     register_api(app, ext.api)
+    init_docs(app)
     register_error_handlers(app)
     init_request_context(app)
     celery_init_app(app)
@@ -66,7 +69,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     wsgi = SlashTolerance(app.wsgi_app, app)
     if settings.trusted_proxies:
         wsgi = ProxyFix(wsgi, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
-    app.wsgi_app = wsgi
+    app.wsgi_app = SecurityHeaders(wsgi)
     return app
 
 
@@ -84,6 +87,8 @@ def _migrations_dir() -> str:
 
 def _flask_config(settings: Settings) -> dict[str, Any]:
     from datetime import timedelta
+
+    from openspc.api.docs import docs_config
 
     url = settings.sqlalchemy_url
     # No pool_pre_ping: it cost a SELECT 1 on every checkout, i.e. several per request; a
@@ -120,8 +125,5 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "/docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        "OPENAPI_REDOC_PATH": "/redoc",
-        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        **docs_config(),
     }
