@@ -1,4 +1,4 @@
-"""The sample path on real parts: PostgreSQL, Redis and two Celery worker processes.
+"""The sample path on real parts: PostgreSQL or a SQLite file, Redis and two Celery workers.
 
 Twenty characteristics × 500 samples go in concurrently through ``POST /samples`` and
 ``POST /samples/batch`` (8 client threads against the Flask app; chunks of one characteristic
@@ -85,16 +85,20 @@ def _fresh_database() -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def stack(request, tmp_path_factory):
     require_service(_services_up(), "PostgreSQL on 5432 and Redis on 6379 are needed")
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
-    _fresh_database()
     folder = tmp_path_factory.mktemp("pipeline")
+    if request.param == "postgresql":
+        _fresh_database()
+        database_url = f"{SERVER}/{DATABASE}"
+    else:
+        database_url = f"sqlite:///{folder / 'pipeline.db'}"
     env = {
-        "OPENSPC_DATABASE_URL": f"{SERVER}/{DATABASE}",
+        "OPENSPC_DATABASE_URL": database_url,
         "OPENSPC_BROKER_URL": REDIS,
         "OPENSPC_REDIS_URL": REDIS,
         "OPENSPC_JWT_SECRET": "pipeline-secret-" + "x" * 40,
