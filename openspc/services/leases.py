@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openspc.extensions import db
 from openspc.models import MaintenanceLease
@@ -38,7 +38,7 @@ def acquire(name: str, holder: str, ttl: timedelta, wait: float = 0.0) -> bool:
 
     The conditional UPDATE re-reads the row under its lock on every dialect, so of two
     processes finding the same expired lease only one takes it; of two inserting the first
-    row, the primary key lets one win.
+    row, the primary key (or, on MariaDB, the deadlock detector) lets one win.
     """
     deadline = time.monotonic() + wait
     while True:
@@ -65,12 +65,21 @@ def _try_acquire(name: str, holder: str, ttl: timedelta) -> bool:
             )
         db.session.commit()
         return True
-    except IntegrityError:
+    except (IntegrityError, OperationalError) as error:
         db.session.rollback()
-        return False
+        if isinstance(error, IntegrityError) or _deadlock(error):
+            return False
+        raise
     except Exception:
         db.session.rollback()
         raise
+
+
+def _deadlock(error: OperationalError) -> bool:
+    """Two first takers on MySQL/MariaDB: each UPDATE of the missing row locks the gap its
+    INSERT then needs, and the database kills one of them. The other has the lease."""
+    code = getattr(error.orig, "pgcode", None) or (error.orig.args[:1] or [None])[0]
+    return code in ("40P01", 1213, 1205)
 
 
 def renew(name: str, holder: str, ttl: timedelta) -> None:
