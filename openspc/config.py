@@ -85,6 +85,7 @@ class Settings:
     data_dir: str = "."
     pending_sweep_seconds: int = 30
     purge_interval_hours: float = 24.0
+    metrics_token: str = ""
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -22,6 +22,7 @@ RESOURCE_MODULES = (
     "data_entry",
     "violations",
     "retention",
+    "metrics",
 )
 
 
