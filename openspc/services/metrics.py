@@ -20,7 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from openspc import get_settings
 from openspc.extensions import celery, db
-from openspc.models import OutboxEvent, Sample, Violation
+from openspc.models import Characteristic, OutboxEvent, Sample, Violation
 from openspc.models.sample import PENDING
 from openspc.models.types import utcnow
 
@@ -87,9 +87,20 @@ def _broker_depths(names: list[str]) -> dict[str, float]:
 
 
 def _pending_samples() -> Iterator[GaugeMetricFamily]:
+    """Per characteristic, through the (characteristic, status) index: a scan of the pending
+    samples alone would read the whole sample table on databases that cannot skip the
+    index's first column, so a scrape costs what the number of characteristics costs, not
+    the size of the history."""
+    pending = (Sample.char_id == Characteristic.id) & (Sample.status == PENDING)
+    per_characteristic = sa.select(
+        sa.select(sa.func.count()).select_from(Sample).where(pending)
+        .scalar_subquery().label("pending"),
+        sa.select(sa.func.min(Sample.received_at)).where(pending)
+        .scalar_subquery().label("oldest"),
+    ).select_from(Characteristic).subquery()
     count, oldest = db.session.execute(
-        sa.select(sa.func.count(), sa.func.min(Sample.received_at))
-        .where(Sample.status == PENDING)
+        sa.select(sa.func.coalesce(sa.func.sum(per_characteristic.c.pending), 0),
+                  sa.func.min(per_characteristic.c.oldest))
     ).one()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=utcnow().tzinfo)
