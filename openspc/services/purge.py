@@ -155,12 +155,18 @@ def _characteristics(plant_id: int) -> Iterable[Planned]:
 
 
 def _candidates(characteristic_id: int, policy: EffectivePolicy, now: datetime,
-                limit: int | None) -> sa.Select | None:
-    """The ids of the samples the policy removes, oldest first (at most ``limit``), or None
-    when it removes nothing now."""
-    deletable = sa.select(Sample.id).where(
+                limit: int | None, after: tuple[datetime, int] | None = None) -> sa.Select | None:
+    """(id, timestamp) of the samples the policy removes, oldest first (at most ``limit``),
+    or None when it removes nothing now. ``after``: the key of the last sample a previous
+    batch deleted, where this one starts, so that no batch walks again over the index
+    entries of the rows its predecessors deleted (PostgreSQL keeps them until a vacuum)."""
+    deletable = sa.select(Sample.id, Sample.timestamp).where(
         Sample.char_id == characteristic_id, Sample.status != PENDING
     ).order_by(Sample.timestamp, Sample.id)
+    if after is not None:
+        deletable = deletable.where(sa.or_(
+            Sample.timestamp > after[0], sa.and_(Sample.timestamp == after[0], Sample.id > after[1])
+        ))
     if policy.retention_type == TIME_DELTA:
         age_limit = policy.age_limit()
         if age_limit is None:
@@ -203,13 +209,17 @@ def _purge_plant(plant_id: int, holder: str) -> int:
 def _purge_characteristic(run_id: int, planned: Planned, holder: str) -> None:
     """Batches of at most ``BATCH_SIZE`` samples, each its own short transaction."""
     now = utcnow()
+    after: tuple[datetime, int] | None = None
     while True:
         lock_characteristic(planned.characteristic_id)
-        candidates = _candidates(planned.characteristic_id, planned.policy, now, BATCH_SIZE)
-        ids = [] if candidates is None else db.session.execute(candidates).scalars().all()
-        if not ids:
+        candidates = _candidates(planned.characteristic_id, planned.policy, now, BATCH_SIZE,
+                                 after)
+        rows = [] if candidates is None else db.session.execute(candidates).all()
+        if not rows:
             db.session.commit()
             return
+        ids = [row.id for row in rows]
+        after = (rows[-1].timestamp, rows[-1].id)
         violations = db.session.execute(
             sa.select(sa.func.count()).select_from(Violation)
             .where(Violation.sample_id.in_(ids))
