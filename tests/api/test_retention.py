@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from openspc.extensions import db
 from openspc.models import Plant
 from tests import retention_scenario
 from tests.api.helpers import ENGINEER_ANY, ENGINEER_HERE, OPERATOR_HERE
@@ -270,3 +271,25 @@ def test_scheduled_task_purges_every_active_plant(app, factory):
     assert len(run_ids) == active
     retention_scenario.assert_purged_as_computed(scenario)
     assert retention_scenario.count("purge_history", "plant_id = :b", b=scenario.plant_b) == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"OPENSPC_PURGE_INTERVAL_HOURS": "0.0002"}])
+def test_embedded_mode_purges_on_a_thread_of_its_own(app, monkeypatch):
+    """No beat without a broker: ``openspc serve`` runs the purge every interval itself."""
+    import time
+
+    from openspc.tasks import embedded
+
+    scenario = retention_scenario.build()
+    monkeypatch.setattr(embedded, "FIRST_RUN_DELAY", 0.0)
+    stop = embedded.start_retention_schedule(app, 0.0002)  # every 0.72 s
+    try:
+        deadline = time.monotonic() + 20
+        while retention_scenario.count("purge_history", "plant_id = :p AND status = 'completed'",
+                                       p=scenario.plant_a) < 2:
+            assert time.monotonic() < deadline, "the embedded schedule did not run twice"
+            db.session.rollback()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    retention_scenario.assert_purged_as_computed(scenario)
