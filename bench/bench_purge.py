@@ -102,6 +102,9 @@ def main() -> None:
               f"in {elapsed:.1f} s ({run.samples_deleted / elapsed:,.0f} samples/s), "
               f"{len(gaps)} batches of {purge.BATCH_SIZE}: median {statistics.median(gaps):.3f} s, "
               f"max {max(gaps):.3f} s")
+        tenth = max(len(gaps) // 10, 1)
+        print(f"median batch of the first tenth {statistics.median(gaps[:tenth]):.3f} s, "
+              f"of the last tenth {statistics.median(gaps[-tenth:]):.3f} s")
         left = db.session.execute(sa.text("SELECT count(*) FROM measurement")).scalar_one()
         print(f"measurements left: {left}")
         db.session.remove()
