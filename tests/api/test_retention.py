@@ -293,3 +293,20 @@ def test_embedded_mode_purges_on_a_thread_of_its_own(app, monkeypatch):
     finally:
         stop.set()
     retention_scenario.assert_purged_as_computed(scenario)
+
+
+def test_a_manual_purge_waits_for_the_run_in_progress_then_answers_409(client, admin, plant,
+                                                                        monkeypatch):
+    from datetime import timedelta as ttl
+
+    from openspc.api import retention as routes
+    from openspc.services import leases, purge
+
+    monkeypatch.setattr(routes, "PURGE_WAIT_SECONDS", 0.3)
+    assert leases.acquire(purge.LEASE, "another process", ttl(seconds=30))
+    busy = client.post(f"{BASE}/purge?plant_id={plant.id}", headers=admin)
+    assert (busy.status_code, busy.json) == (409, {
+        "detail": "A retention purge is already running; try again when it has finished"})
+    assert retention_scenario.count("purge_history") == 0
+    leases.release(purge.LEASE, "another process")
+    assert client.post(f"{BASE}/purge?plant_id={plant.id}", headers=admin).status_code == 200
