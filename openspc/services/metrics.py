@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
@@ -90,27 +91,37 @@ def _pending_samples() -> Iterator[GaugeMetricFamily]:
     """Per characteristic, through the (characteristic, status) index: a scan of the pending
     samples alone would read the whole sample table on databases that cannot skip the
     index's first column, so a scrape costs what the number of characteristics costs, not
-    the size of the history."""
+    the size of the history. Samples of a characteristic without limits wait for limits, not
+    for a worker, so they are counted apart: they must not say "add a worker"."""
     pending = (Sample.char_id == Characteristic.id) & (Sample.status == PENDING)
-    per_characteristic = sa.select(
-        sa.select(sa.func.count()).select_from(Sample).where(pending)
-        .scalar_subquery().label("pending"),
-        sa.select(sa.func.min(Sample.received_at)).where(pending)
-        .scalar_subquery().label("oldest"),
-    ).select_from(Characteristic).subquery()
-    count, oldest = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(per_characteristic.c.pending), 0),
-                  sa.func.min(per_characteristic.c.oldest))
-    ).one()
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+    rows = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(Sample).where(pending).scalar_subquery(),
+            sa.select(sa.func.min(Sample.received_at)).where(pending).scalar_subquery(),
+            Characteristic.ucl.is_not(None) & Characteristic.lcl.is_not(None),
+        ).select_from(Characteristic)
+    ).all()
+    judged = [(count, oldest) for count, oldest, has_limits in rows if has_limits and count]
+    waiting_for_limits = sum(count for count, _, has_limits in rows if not has_limits)
+    oldest = min((_aware(o) for _, o in judged if o is not None), default=None)
     yield GaugeMetricFamily("openspc_samples_pending",
-                            "Samples stored and not yet evaluated", value=count)
+                            "Samples stored and not yet evaluated, of characteristics with "
+                            "control limits", value=sum(count for count, _ in judged))
     yield GaugeMetricFamily(
         "openspc_samples_oldest_pending_age_seconds",
-        "Age of the oldest sample still waiting for evaluation (0 when none waits)",
+        "Age of the oldest sample waiting for evaluation, of characteristics with control "
+        "limits (0 when none waits)",
         value=0.0 if oldest is None else max((utcnow() - oldest).total_seconds(), 0.0),
     )
+    yield GaugeMetricFamily(
+        "openspc_samples_awaiting_limits",
+        "Samples of characteristics without control limits: judged once limits are set",
+        value=waiting_for_limits,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _unacknowledged_violations() -> GaugeMetricFamily:

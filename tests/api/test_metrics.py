@@ -26,25 +26,29 @@ def scrape(client, headers=None) -> dict[tuple[str, tuple], float]:
 
 
 def test_pending_samples_and_unacknowledged_violations_are_read_from_the_database(
-        client, char):
+        client, char, chart):
+    """``chart`` has limits, ``char`` has none: its sample waits for limits, not a worker."""
     now = utcnow()
     oldest = now - timedelta(seconds=90)
-    rows = [Sample(char_id=char.id, status="pending", received_at=oldest, mean=1.0),
-            Sample(char_id=char.id, status="pending", received_at=now, mean=1.0),
-            Sample(char_id=char.id, status="evaluated", received_at=oldest, mean=1.0)]
+    rows = [Sample(char_id=chart.id, status="pending", received_at=oldest, mean=1.0),
+            Sample(char_id=chart.id, status="pending", received_at=now, mean=1.0),
+            Sample(char_id=chart.id, status="evaluated", received_at=oldest, mean=1.0),
+            Sample(char_id=char.id, status="pending", received_at=now - timedelta(hours=5),
+                   mean=1.0)]
     db.session.add_all(rows)
     db.session.flush()
     db.session.add_all([
-        Violation(sample_id=rows[2].id, char_id=char.id, rule_id=1, severity="CRITICAL"),
-        Violation(sample_id=rows[2].id, char_id=char.id, rule_id=2, severity="WARNING",
+        Violation(sample_id=rows[2].id, char_id=chart.id, rule_id=1, severity="CRITICAL"),
+        Violation(sample_id=rows[2].id, char_id=chart.id, rule_id=2, severity="WARNING",
                   acknowledged=True),
-        Violation(sample_id=rows[1].id, char_id=char.id, rule_id=3, severity="WARNING",
+        Violation(sample_id=rows[1].id, char_id=chart.id, rule_id=3, severity="WARNING",
                   requires_acknowledgement=False),
     ])
     db.session.commit()
     metrics = scrape(client)
     assert metrics[("openspc_samples_pending", ())] == 2
     assert 90 <= metrics[("openspc_samples_oldest_pending_age_seconds", ())] < 120
+    assert metrics[("openspc_samples_awaiting_limits", ())] == 1
     assert metrics[("openspc_violations_unacknowledged", (("severity", "CRITICAL"),))] == 1
     assert ("openspc_violations_unacknowledged", (("severity", "WARNING"),)) not in metrics
     assert metrics[("openspc_queue_depth", (("queue", "evaluate"),))] == 0
