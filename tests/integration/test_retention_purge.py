@@ -10,12 +10,16 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
+from celery import Celery
 
+import celeryconfig
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Plant, RetentionPolicy
 from openspc.models.types import utcnow
@@ -139,17 +143,41 @@ def _big_characteristic() -> tuple[int, int]:
     return plant.id, char.id
 
 
-PURGE_SCRIPT = textwrap.dedent("""
+REDIS_DB = 8
+WORKER_SCRIPT = textwrap.dedent("""
+    import sys
     from datetime import timedelta
-    from openspc import create_app
+    from celery.__main__ import main
     from openspc.services import purge
+    # Small batches and a short lease, so that the test sees a run halfway and its lease lapse.
     purge.BATCH_SIZE = 200
     purge.LEASE_TTL = timedelta(seconds=2)
-    app = create_app({"RATELIMIT_ENABLED": False})
-    with app.app_context():
-        from openspc.tasks.maintenance import retention_purge
-        retention_purge()
+    sys.argv = ["celery", "-A", "workers.celery_app", "worker", "-Q", "maintenance",
+                "--pool", "solo", "--without-mingle", "--without-gossip",
+                "-n", sys.argv[1], "--loglevel", "WARNING"]
+    main()
 """)
+
+
+@pytest.fixture
+def broker_url(redis_url) -> Iterator[str]:
+    url = f"{redis_url}/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+def _send_purge(broker_url: str) -> None:
+    """As beat does: a message on the maintenance queue, from a Celery client of its own."""
+    client = Celery("purge-client")
+    client.config_from_object(celeryconfig)
+    client.conf.update(broker_url=broker_url)
+    try:
+        client.send_task("maintenance.retention_purge")
+    finally:
+        client.close()
 
 
 def _running_row() -> sa.Row | None:
@@ -158,32 +186,39 @@ def _running_row() -> sa.Row | None:
     )).first()
 
 
-def test_a_purge_killed_halfway_leaves_whole_samples_and_the_next_run_completes(
-        app, tmp_path: Path):
+def test_a_worker_killed_halfway_leaves_whole_samples_and_the_next_run_completes(
+        app, tmp_path: Path, broker_url: str):
+    """A Celery worker takes the scheduled purge from the maintenance queue and is killed
+    (SIGKILL) once a few batches committed."""
     plant_id, char_id = _big_characteristic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSPC_")}
     env.update({"OPENSPC_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
                 "OPENSPC_DATA_DIR": str(tmp_path), "OPENSPC_JWT_SECRET": "x" * 40,
-                "OPENSPC_LOG_LEVEL": "WARNING"})
-    process = subprocess.Popen([sys.executable, "-c", PURGE_SCRIPT], env=env,
-                               cwd=Path(__file__).resolve().parents[2],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                "OPENSPC_LOG_LEVEL": "WARNING", "OPENSPC_BROKER_URL": broker_url,
+                "OPENSPC_REDIS_URL": broker_url})
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORKER_SCRIPT, f"purge-{os.getpid()}@%h"], env=env,
+        cwd=Path(__file__).resolve().parents[2], stdout=log.open("w"),
+        stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
+        _send_purge(broker_url)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             row = _running_row()
             db.session.rollback()
             if row is not None and row.samples_deleted >= 1000:
                 break
-            assert process.poll() is None, process.stdout.read().decode()
+            assert process.poll() is None, log.read_text()
             time.sleep(0.05)
         else:
-            pytest.fail("the purge never got halfway")
-        os.kill(process.pid, signal.SIGKILL)
+            pytest.fail(f"the purge never got halfway:\n{log.read_text()}")
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
     left = retention_scenario.count("sample", "char_id = :c", c=char_id)
     assert 10 < left < BIG  # halfway
     # Whole samples only: every survivor has both measurements and its violation.
