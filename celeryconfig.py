@@ -34,4 +34,6 @@ beat_schedule = {
     "purge-outbox": {"task": "maintenance.purge_outbox", "schedule": 3600.0},
     "vacuum-busy-tables": {"task": "maintenance.vacuum_busy_tables", "schedule": 5.0,
                            "options": {"expires": 5.0}},
+    # Every OPENSPC_PURGE_INTERVAL_HOURS (openspc.tasks sets the interval from settings).
+    "retention-purge": {"task": "maintenance.retention_purge", "schedule": 86400.0},
 }

@@ -86,6 +86,10 @@ class WebServer(BaseApplication):
         from openspc import freeze_startup_objects
 
         app = _app(self.settings)
+        if self.settings.embedded:
+            from openspc.tasks.embedded import start_retention_schedule
+
+            start_retention_schedule(app, self.settings.purge_interval_hours)
         freeze_startup_objects()
         return app
 

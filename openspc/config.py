@@ -84,6 +84,8 @@ class Settings:
     port: int = 8000
     data_dir: str = "."
     pending_sweep_seconds: int = 30
+    purge_interval_hours: float = 24.0
+    metrics_token: str = ""
 
     @property
     def sqlalchemy_url(self) -> str:

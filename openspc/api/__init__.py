@@ -21,10 +21,14 @@ RESOURCE_MODULES = (
     "samples",
     "data_entry",
     "violations",
+    "retention",
+    "metrics",
 )
+SANDBOX_MODULES = ("devtools",)
 
 
 def register_api(app: Flask, api: Api) -> None:
-    for name in RESOURCE_MODULES:
+    sandbox = app.extensions["openspc_settings"].sandbox
+    for name in RESOURCE_MODULES + (SANDBOX_MODULES if sandbox else ()):
         module = import_module(f"openspc.api.{name}")
         api.register_blueprint(module.blp)

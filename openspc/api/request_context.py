@@ -8,6 +8,8 @@ import uuid
 import structlog
 from flask import Flask, g, request
 
+from openspc import metrics
+
 log = structlog.get_logger("openspc.access")
 
 
@@ -24,9 +26,11 @@ def init_request_context(app: Flask) -> None:
         request_id = getattr(g, "request_id", None)
         if request_id:
             response.headers["X-Request-ID"] = request_id
+            elapsed = time.perf_counter() - g.request_started
             log.info(
                 "request", method=request.method, path=request.path,
-                status=response.status_code,
-                duration_ms=round((time.perf_counter() - g.request_started) * 1000, 2),
+                status=response.status_code, duration_ms=round(elapsed * 1000, 2),
             )
+            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.observe_request(request.method, route, response.status_code, elapsed)
         return response

@@ -15,6 +15,7 @@ from openspc.models.connectivity import (
     OpcuaServer,
 )
 from openspc.models.hierarchy import Hierarchy
+from openspc.models.lease import MaintenanceLease
 from openspc.models.outbox import OutboxEvent
 from openspc.models.retention import PurgeHistory, RetentionPolicy
 from openspc.models.sample import Measurement, Sample, SampleEditHistory
@@ -26,5 +27,5 @@ __all__ = [
     "CharacteristicRule", "ControlLimitsVersion", "DataSource", "Hierarchy", "Measurement",
     "MqttBroker", "MqttDataSource", "OpcuaDataSource", "OpcuaServer", "OutboxEvent", "Plant",
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
-    "UserPlantRole", "Violation",
+    "UserPlantRole", "Violation", "MaintenanceLease",
 ]

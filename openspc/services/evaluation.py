@@ -38,7 +38,7 @@ import redis
 import sqlalchemy as sa
 import structlog
 
-from openspc import get_settings
+from openspc import get_settings, metrics
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Sample, Violation
 from openspc.models.sample import EVALUATED, PENDING, production_order
@@ -389,9 +389,16 @@ def evaluate_pending(characteristic_id: int) -> list[int]:
             break
         evaluated.extend(ids)
         after_commit(characteristic_id, ids, chunk.events)
+        _observe(chunk.verdicts)
         if len(ids) < CHUNK:
             break
     return evaluated
+
+
+def _observe(verdicts: list[Verdict]) -> None:
+    """One lag observation per run: its oldest sample's receipt to the verdict's commit."""
+    oldest = min(verdict.row.received_at for verdict in verdicts)
+    metrics.observe_evaluation(len(verdicts), (utcnow() - oldest).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -426,7 +433,7 @@ def evaluate_locked(characteristic: Characteristic,
     if context is None:
         return NOTHING
     rows = pending if pending is not None else db.session.execute(
-        sa.select(*_POINT_COLUMNS, Sample.range_value)
+        sa.select(*_POINT_COLUMNS, Sample.range_value, Sample.received_at)
         .where(Sample.char_id == characteristic_id, Sample.status == PENDING)
         .order_by(Sample.id)
         .limit(CHUNK)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import noload
 
-from openspc import get_settings
+from openspc import get_settings, metrics
 from openspc.auth.current import Caller
 from openspc.auth.dual import check_api_key_permission
 from openspc.auth.roles import check_plant_role
@@ -141,8 +141,10 @@ def _zones(samples: list[Sample]) -> dict[int, str]:
 def create_sample(user: User, item: SampleInput) -> dict[str, Any]:
     """``POST /samples``: 404, then operator at the characteristic's plant (403), then the
     values; store, judge, answer. The plant comes with the characteristic's lock."""
-    return _submission_result(item, time.perf_counter(),
-                              lambda plant_id: check_plant_role(user, plant_id, "operator"))
+    result = _submission_result(item, time.perf_counter(),
+                                lambda plant_id: check_plant_role(user, plant_id, "operator"))
+    metrics.count_ingested("rest", 1)
+    return result
 
 
 def create_sample_direct(user_id: int, item: SampleInput) -> dict[str, Any] | None:
@@ -150,7 +152,10 @@ def create_sample_direct(user_id: int, item: SampleInput) -> dict[str, Any] | No
     None when :func:`create_sample` must answer instead."""
     started = time.perf_counter()
     verdict = pg_submission.submit(user_id, item, get_settings().dev_mode)
-    return None if verdict is None else _verdict_result(item, verdict, started)
+    if verdict is None:
+        return None
+    metrics.count_ingested("rest", 1)
+    return _verdict_result(item, verdict, started)
 
 
 def import_batch(items: Sequence[SampleInput | ApiError], evaluate: bool) -> dict[str, Any]:
@@ -166,6 +171,7 @@ def import_batch(items: Sequence[SampleInput | ApiError], evaluate: bool) -> dic
         f"Sample {index + 1}: {ingest.error_text(outcome)}"
         for index, outcome in sorted(outcomes.items()) if isinstance(outcome, ApiError)
     ]
+    metrics.count_ingested("rest_batch", len(items) - len(errors))
     return {"total": len(items), "imported": len(items) - len(errors), "failed": len(errors),
             "errors": errors}
 
@@ -202,7 +208,9 @@ def submit_entry(caller: Caller, item: SampleInput) -> dict[str, Any]:
     """``POST /data-entry/submit``: as ``POST /samples``, authenticated by user or key."""
     started = time.perf_counter()
     _entry_allowed(caller, item.characteristic_id)
-    return _submission_result(item, started)
+    result = _submission_result(item, started)
+    metrics.count_ingested("data_entry", 1)
+    return result
 
 
 def submit_entries(caller: Caller, items: Sequence[SampleInput]) -> dict[str, Any]:
@@ -228,6 +236,7 @@ def submit_entries(caller: Caller, items: Sequence[SampleInput]) -> dict[str, An
             errors[index] = ingest.error_text(outcome)
         else:
             sample_ids.append(outcome)
+    metrics.count_ingested("data_entry_batch", len(sample_ids))
     results = processing_results(sample_ids, started) if sample_ids else []
     return {
         "total": len(items),

@@ -6,6 +6,7 @@ import structlog
 from celery import Task
 from flask import Flask, current_app, has_app_context
 
+from openspc.config import Settings
 from openspc.extensions import celery
 
 TASK_MODULES = ["openspc.tasks.maintenance", "openspc.tasks.evaluation"]
@@ -35,7 +36,7 @@ def celery_init_app(app: Flask) -> None:
         task_always_eager=settings.embedded,
         task_eager_propagates=True,
         include=TASK_MODULES,
-        beat_schedule=_beat_schedule(celeryconfig.beat_schedule, settings.pending_sweep_seconds),
+        beat_schedule=_beat_schedule(celeryconfig.beat_schedule, settings),
     )
     celery.conf.update(app.config.get("CELERY", {}))
     _forget_connections()
@@ -58,7 +59,10 @@ def _forget_connections() -> None:
     celery._local.__dict__.pop("backend", None)
 
 
-def _beat_schedule(schedule: dict, sweep_seconds: int) -> dict:
-    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS."""
-    sweep = {**schedule["sweep-pending-samples"], "schedule": float(sweep_seconds)}
-    return {**schedule, "sweep-pending-samples": sweep}
+def _beat_schedule(schedule: dict, settings: Settings) -> dict:
+    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS
+    and the retention purge every OPENSPC_PURGE_INTERVAL_HOURS."""
+    sweep = {**schedule["sweep-pending-samples"],
+             "schedule": float(settings.pending_sweep_seconds)}
+    purge = {**schedule["retention-purge"], "schedule": settings.purge_interval_hours * 3600.0}
+    return {**schedule, "sweep-pending-samples": sweep, "retention-purge": purge}

@@ -1,10 +1,12 @@
 """Maintenance tasks: a liveness ping, the clean-up of expired credentials and of sent
-realtime events, and the VACUUM and ANALYZE of the tables the sample path writes."""
+realtime events, the VACUUM and ANALYZE of the tables the sample path writes, and the
+retention purge."""
 
 from openspc.dbadmin.vacuum import vacuum_busy_tables
 from openspc.extensions import celery
 from openspc.services.auth import purge_expired_refresh_tokens
 from openspc.services.outbox import purge_published
+from openspc.services.purge import purge_all_plants
 
 
 @celery.task(name="maintenance.ping")
@@ -26,3 +28,14 @@ def purge_outbox() -> int:
 @celery.task(name="maintenance.vacuum_busy_tables")
 def vacuum_busy() -> list[str]:
     return vacuum_busy_tables()
+
+
+PURGE_WAIT_SECONDS = 600.0
+"""A scheduled purge finding another run in progress (a manual one) waits this long for it,
+then runs; past that it leaves this interval's work to the run in progress."""
+
+
+@celery.task(name="maintenance.retention_purge")
+def retention_purge() -> list[int]:
+    """Every active plant's purge, one run at a time across all workers."""
+    return purge_all_plants(wait=PURGE_WAIT_SECONDS)

@@ -227,6 +227,13 @@ class World:
     def fresh_api_key(self) -> str:
         return self.setup("POST", "/api/v1/api-keys/", {"name": self.unique("gateway ")})["id"]
 
+    def retention_target(self, kind: str, key: str) -> str:
+        """A fresh node or characteristic of plant ``key`` with a retention override."""
+        target = self.fresh_node(key) if kind == "hierarchy" else self.fresh_characteristic(key)
+        path = f"{R}/{kind}/{target}"
+        self.setup("PUT", path, FOREVER)
+        return path
+
 
 def _item_error_of_batch_ack(body: dict[str, Any]) -> str | None:
     return body["results"][0]["error"]
@@ -242,6 +249,8 @@ def _item_error_of_entry_batch(body: dict[str, Any]) -> str | None:
 
 
 C = "/api/v1/characteristics"
+R = "/api/v1/retention"
+FOREVER = {"retention_type": "forever"}
 
 ROUTES = (
     # §1 auth: the one route a user who must change the password may still use
@@ -406,6 +415,33 @@ ROUTES = (
           lambda w, p: (f"/api/v1/api-keys/{w.fresh_api_key()}", None), on_plant=False),
     Route("api_keys.revoke", "POST", ANY, "admin", 200,
           lambda w, p: (f"/api/v1/api-keys/{w.fresh_api_key()}/revoke", None), on_plant=False),
+    # §17 retention: reads need a role at the plant (reference: any user)
+    Route("retention.get_default", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/default?plant_id={w.plant_id(p)}", None)),
+    Route("retention.set_default", "PUT", BOTH, "engineer", 200,
+          lambda w, p: (f"{R}/default?plant_id={w.plant_id(p)}", FOREVER)),
+    Route("retention.get_node", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/hierarchy/{w.node[p]}", None)),
+    Route("retention.set_node", "PUT", BOTH, "engineer", 200,
+          lambda w, p: (f"{R}/hierarchy/{w.node[p]}", FOREVER)),
+    Route("retention.delete_node", "DELETE", BOTH, "engineer", 204,
+          lambda w, p: (w.retention_target("hierarchy", p), None)),
+    Route("retention.get_characteristic", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/characteristic/{w.char[p]}", None)),
+    Route("retention.set_characteristic", "PUT", BOTH, "engineer", 200,
+          lambda w, p: (f"{R}/characteristic/{w.char[p]}", FOREVER)),
+    Route("retention.delete_characteristic", "DELETE", BOTH, "engineer", 204,
+          lambda w, p: (w.retention_target("characteristic", p), None)),
+    Route("retention.effective", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/characteristic/{w.char[p]}/effective", None)),
+    Route("retention.overrides", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/overrides?plant_id={w.plant_id(p)}", None)),
+    Route("retention.activity", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/activity?plant_id={w.plant_id(p)}", None)),
+    Route("retention.next_purge", "GET", PLANT, "operator", 200,
+          lambda w, p: (f"{R}/next-purge?plant_id={w.plant_id(p)}", None)),
+    Route("retention.purge", "POST", BOTH, "admin", 200,
+          lambda w, p: (f"{R}/purge?plant_id={w.plant_id(p)}", None)),
 )
 
 
