@@ -85,7 +85,9 @@ def _migrations_dir() -> str:
 def _flask_config(settings: Settings) -> dict[str, Any]:
     from datetime import timedelta
 
-    url = settings.sqlalchemy_url
+    from openspc.dbadmin.connection import startup_database
+
+    url, saved_options = startup_database(settings)
     # No pool_pre_ping: it cost a SELECT 1 on every checkout, i.e. several per request; a
     # connection is recycled after 30 minutes instead, and one the server dropped fails one
     # request (then leaves the pool) rather than taxing all of them.
@@ -94,6 +96,7 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
     }
     if not url.startswith("sqlite"):
         engine_options.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        engine_options.update(saved_options)
     else:
         engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     if url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):

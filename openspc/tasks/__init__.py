@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import structlog
 from celery import Task
+from celery.schedules import crontab
 from flask import Flask, current_app, has_app_context
 
+from openspc.config import Settings
 from openspc.extensions import celery
 
 TASK_MODULES = ["openspc.tasks.maintenance", "openspc.tasks.evaluation"]
@@ -35,7 +37,7 @@ def celery_init_app(app: Flask) -> None:
         task_always_eager=settings.embedded,
         task_eager_propagates=True,
         include=TASK_MODULES,
-        beat_schedule=_beat_schedule(celeryconfig.beat_schedule, settings.pending_sweep_seconds),
+        beat_schedule=_beat_schedule(celeryconfig.beat_schedule, settings),
     )
     celery.conf.update(app.config.get("CELERY", {}))
     _forget_connections()
@@ -58,7 +60,27 @@ def _forget_connections() -> None:
     celery._local.__dict__.pop("backend", None)
 
 
-def _beat_schedule(schedule: dict, sweep_seconds: int) -> dict:
-    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS."""
-    sweep = {**schedule["sweep-pending-samples"], "schedule": float(sweep_seconds)}
-    return {**schedule, "sweep-pending-samples": sweep}
+def _beat_schedule(schedule: dict, settings: Settings) -> dict:
+    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS,
+    and the database's backup and vacuum at their cron schedules (an empty one: not run)."""
+    sweep = {**schedule["sweep-pending-samples"],
+             "schedule": float(settings.pending_sweep_seconds)}
+    result = {**schedule, "sweep-pending-samples": sweep}
+    for entry, task, variable in (("backup-database", "maintenance.backup", "BACKUP_SCHEDULE"),
+                                  ("vacuum-database", "maintenance.vacuum", "VACUUM_SCHEDULE")):
+        expression = getattr(settings, variable.lower()).strip()
+        if expression:
+            result[entry] = {"task": task, "schedule": cron(expression, f"OPENSPC_{variable}")}
+    return result
+
+
+def cron(expression: str, variable: str) -> crontab:
+    """A five-field cron expression (minute hour day-of-month month day-of-week)."""
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValueError(f"{variable} must have five cron fields "
+                         f"(minute hour day-of-month month day-of-week): {expression!r}")
+    try:
+        return crontab(*parts)
+    except ValueError as exc:
+        raise ValueError(f"{variable} is not a valid cron expression: {expression!r}") from exc

@@ -1,8 +1,10 @@
 """Maintenance tasks: a liveness ping, the clean-up of expired credentials and of sent
-realtime events, and the VACUUM and ANALYZE of the tables the sample path writes."""
+realtime events, the VACUUM and ANALYZE of the tables the sample path writes, and the
+database's backups and vacuum (on demand and on beat's cron schedules)."""
 
 from openspc.dbadmin.vacuum import vacuum_busy_tables
 from openspc.extensions import celery
+from openspc.services import database_admin
 from openspc.services.auth import purge_expired_refresh_tokens
 from openspc.services.outbox import purge_published
 
@@ -26,3 +28,13 @@ def purge_outbox() -> int:
 @celery.task(name="maintenance.vacuum_busy_tables")
 def vacuum_busy() -> list[str]:
     return vacuum_busy_tables()
+
+
+@celery.task(name="maintenance.backup")
+def backup(directory: str | None = None, name: str | None = None) -> dict:
+    return database_admin.run_backup(directory, name)
+
+
+@celery.task(name="maintenance.vacuum")
+def vacuum() -> str:
+    return database_admin.vacuum_on_schedule()
