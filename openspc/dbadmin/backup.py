@@ -75,15 +75,15 @@ class BackupRecord:
 
 
 def backup_name(dialect: str, directory: Path, now: datetime | None = None) -> str:
-    """``openspc_backup_YYYYMMDD_HHMMSS`` + the dialect's extension, made unique in
-    ``directory`` (two backups in one second get ``_2``, ``_3``...)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
+    """``openspc_backup_YYYYMMDD_HHMMSS`` + the dialect's extension; a second backup in the
+    same second gets ``_2``, ``_3``... after the highest one there (never a pruned name)."""
+    stamp = f"{PREFIX}{(now or datetime.now(UTC)).strftime('%Y%m%d_%H%M%S')}"
     extension = EXTENSIONS[dialect]
-    name, n = f"{PREFIX}{stamp}{extension}", 1
-    while (directory / name).exists() or (directory / (name + SIDECAR)).exists():
-        n += 1
-        name = f"{PREFIX}{stamp}_{n}{extension}"
-    return name
+    taken = [p.name[len(stamp):].split(".")[0] for p in directory.glob(f"{stamp}*")]
+    if not taken:
+        return stamp + extension
+    highest = max(int(t[1:]) if t[1:].isdigit() else 1 for t in taken)
+    return f"{stamp}_{highest + 1}{extension}"
 
 
 def check_free_space(directory: Path, database_bytes: int) -> None:
@@ -341,7 +341,7 @@ def list_backups(directory: Path) -> list[BackupRecord]:
     if not directory.is_dir():
         return []
     records = (read_record(p) for p in directory.glob(f"{PREFIX}*{SIDECAR}"))
-    return sorted((r for r in records if r), key=lambda r: r.name, reverse=True)
+    return sorted((r for r in records if r), key=lambda r: (r.started_at, r.name), reverse=True)
 
 
 def prune(directory: Path, keep: int) -> list[str]:
@@ -351,11 +351,11 @@ def prune(directory: Path, keep: int) -> list[str]:
     completed = [r for r in records if r.status == "completed"]
     if len(completed) <= keep:
         return []
-    oldest_kept = completed[keep - 1].name if keep > 0 else None
+    oldest_kept = completed[keep - 1].started_at if keep > 0 else None
     removed = []
     for record in records:
         if record.status == "running" or (oldest_kept is not None
-                                          and record.name >= oldest_kept):
+                                          and record.started_at >= oldest_kept):
             continue
         Path(record.path).unlink(missing_ok=True)
         Path(record.path + SIDECAR).unlink(missing_ok=True)
