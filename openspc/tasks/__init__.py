@@ -80,7 +80,9 @@ def cron(expression: str, variable: str) -> crontab:
     if len(parts) != 5:
         raise ValueError(f"{variable} must have five cron fields "
                          f"(minute hour day-of-month month day-of-week): {expression!r}")
+    minute, hour, day_of_month, month, day_of_week = parts
     try:
-        return crontab(*parts)
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month, day_of_week=day_of_week)
     except ValueError as exc:
         raise ValueError(f"{variable} is not a valid cron expression: {expression!r}") from exc
