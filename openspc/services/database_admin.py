@@ -11,12 +11,14 @@ with ``GET /api/v1/database/backups/<name>``. With no broker (embedded) it runs 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from flask import Flask
 
 from openspc import get_settings
 from openspc.config import Settings
@@ -24,12 +26,14 @@ from openspc.dbadmin import backup as backups
 from openspc.dbadmin.connection import (
     ConnectionRefused,
     check_connection_request,
+    describe,
     dialect_of,
     load_saved,
     request_url,
     save,
 )
 from openspc.dbadmin.status import database_size_bytes, database_status, migration_status
+from openspc.dbadmin.transfer import TableCopy, TransferError, transfer
 from openspc.dbadmin.vacuum import vacuum_database
 from openspc.errors import ApiError, BadRequest, InsufficientStorage, NotFound
 from openspc.extensions import db
@@ -217,3 +221,31 @@ def run_backup(directory: str | None = None, name: str | None = None) -> dict[st
         dialect_of(url), target))
     backups.prune(target, settings.backup_keep)
     return asdict(record)
+
+
+def transfer_database(source_app: Flask, target_url: str, *, batch_size: int, resume: bool,
+                      progress: Callable[[str], None]) -> list[TableCopy]:
+    """Migrate the database at ``target_url`` to head, then copy the running database into it
+    (``openspc.dbadmin.transfer``); the source must be at head too."""
+    from flask_migrate import upgrade
+
+    from openspc import create_app, engine_options
+
+    with source_app.app_context():
+        source_state = migration_status(db.engine)
+        source = db.engine
+    if not source_state.is_up_to_date:
+        raise TransferError("The running database is not at the newest migration "
+                            f"({source_state.current_revision}): run `openspc migrate` first")
+    target_app = create_app({"SQLALCHEMY_DATABASE_URI": target_url,
+                             "SQLALCHEMY_ENGINE_OPTIONS": engine_options(target_url)},
+                            settings=get_settings(source_app))
+    with target_app.app_context():
+        progress(f"Migrating {describe(target_url)} to {source_state.head_revision}")
+        upgrade()
+        target = db.engine
+        try:
+            return transfer(source, target, db.metadata, batch_size=batch_size, resume=resume,
+                            progress=progress)
+        finally:
+            target.dispose()
