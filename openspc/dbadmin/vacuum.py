@@ -5,9 +5,10 @@ Per dialect (``vacuum_database``):
 - SQLite: ``VACUUM`` then ``ANALYZE``. VACUUM rewrites the file and holds the write lock
   meanwhile, so the scheduled run does it only once a fifth of the pages are free
   (``SQLITE_FREE_SHARE``) and otherwise runs ``PRAGMA optimize``, which takes a moment.
-- PostgreSQL: ``VACUUM (ANALYZE)`` of every table with dead rows, ``ANALYZE`` of every table
-  changed since its last analysis (the reference only ran ANALYZE). Neither blocks reads or
-  writes of rows; ``lock_timeout`` skips a table that DDL or another VACUUM holds.
+- PostgreSQL: ``VACUUM (ANALYZE)`` of every table on demand (the reference only ran ANALYZE);
+  on schedule of the tables with dead rows, and ``ANALYZE`` of those changed since their last
+  analysis, as for the busy tables below. Neither blocks reads or writes of rows;
+  ``lock_timeout`` skips a table that DDL or another VACUUM holds.
 - MySQL/MariaDB: ``OPTIMIZE TABLE`` of every table (InnoDB rebuilds it online, blocking
   writes only for a moment at either end); the scheduled run optimizes only tables with a
   fifth of their space free and analyzes the rest.
@@ -52,6 +53,7 @@ SCALE = 0.05
 LOCK_TIMEOUT = "1s"
 SQLITE_FREE_SHARE = 0.2
 MYSQL_FREE_SHARE = 0.2
+MYSQL_LOCK_WAIT_SECONDS = 1
 
 
 def vacuum_busy_tables() -> list[str]:
@@ -120,27 +122,42 @@ def _vacuum_sqlite(engine: Engine, scheduled: bool) -> str:
 
 
 def _vacuum_postgresql(engine: Engine, scheduled: bool) -> str:
-    done = _vacuum_postgresql_tables(engine, None, 0, 0)
+    """On demand every table (the statistics lag behind the last writes, and VACUUM skips
+    the pages already clean); on schedule the tables the statistics say need it."""
+    done = _vacuum_postgresql_tables(engine, None, THRESHOLD if scheduled else -1,
+                                     SCALE if scheduled else 0)
     vacuumed = sum(s.startswith("VACUUM") for s in done)
     return (f"VACUUM (ANALYZE) completed for {vacuumed} tables, "
             f"ANALYZE for {len(done) - vacuumed} tables")
 
 
 def _vacuum_mysql(engine: Engine, scheduled: bool) -> str:
+    """A table in use by an open transaction is skipped after a second: OPTIMIZE would wait
+    for its metadata lock, and every query on that table would queue behind it."""
     with engine.connect() as connection:
+        connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {MYSQL_LOCK_WAIT_SECONDS}")
         tables = connection.execute(sa.text(
             "SELECT table_name, data_free, data_length + index_length FROM"
             " information_schema.tables WHERE table_schema = DATABASE()"
             " AND table_type = 'BASE TABLE' ORDER BY table_name")).all()
-        optimized = 0
+        optimized, skipped = 0, 0
         for name, data_free, used in tables:
             fragmented = (data_free or 0) > MYSQL_FREE_SHARE * ((used or 0) + (data_free or 0))
             statement = "OPTIMIZE" if fragmented or not scheduled else "ANALYZE"
-            connection.execute(sa.text(f"{statement} TABLE `{name}`")).all()
+            try:
+                report = connection.execute(sa.text(f"{statement} TABLE `{name}`")).all()
+            except sa.exc.OperationalError:
+                report = [("", "", "error", "")]
+            if any(str(row[2]).lower() == "error" for row in report):
+                skipped += 1
+                continue
             optimized += statement == "OPTIMIZE"
     if not scheduled:
-        return f"OPTIMIZE TABLE completed for {len(tables)} tables"
-    return f"OPTIMIZE TABLE completed for {optimized} tables, ANALYZE TABLE for the rest"
+        message = f"OPTIMIZE TABLE completed for {optimized} tables"
+    else:
+        message = (f"OPTIMIZE TABLE completed for {optimized} tables,"
+                   f" ANALYZE TABLE for {len(tables) - optimized - skipped}")
+    return message + (f"; {skipped} tables in use were skipped" if skipped else "")
 
 
 def _vacuum_mssql(engine: Engine, scheduled: bool) -> str:

@@ -123,6 +123,7 @@ def read_migrations() -> dict[str, Any]:
 
 def vacuum(user: User) -> dict[str, str]:
     _audit(user, "vacuum")
+    db.session.rollback()  # the request's own reads must not hold a lock the vacuum waits on
     try:
         return {"message": vacuum_database(db.engine)}
     except Exception as exc:
