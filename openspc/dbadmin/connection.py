@@ -160,7 +160,24 @@ def startup_database(settings: Settings) -> tuple[str, dict[str, Any]]:
     if settings.database_url != DEFAULT_DATABASE_URL and url != configured:
         log.warning("db_config_overrides_database_url", serving=describe(url),
                     ignored=describe(configured), file=str(config_path(settings)))
-    return url, {k: v for k, v in saved.options.items() if k in ALLOWED_OPTIONS}
+    return url, pool_options(saved.options)
+
+
+def pool_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The saved options as engine arguments; one of the wrong type is left out (logged)."""
+    result: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in ALLOWED_OPTIONS:
+            continue
+        if key == "pool_pre_ping":
+            result[key] = value if isinstance(value, bool) else str(value).lower() in (
+                "1", "true", "yes", "on")
+            continue
+        try:
+            result[key] = int(value)
+        except (TypeError, ValueError):
+            log.warning("db_config_option_ignored", option=key)
+    return result
 
 
 def describe(url: str | URL) -> str:

@@ -72,6 +72,9 @@ def read_config(user: User) -> dict[str, Any]:
 
 def save_config(user: User, request: dict[str, Any]) -> dict[str, Any]:
     _check(request)
+    if request["dialect"] == "sqlite" and not request.get("database"):
+        # The next start would serve an empty in-memory database.
+        raise BadRequest("A SQLite configuration needs the database file's path")
     saved = save(get_settings(), request)
     _audit(user, "save_config", dialect=saved.dialect, host=saved.host, port=saved.port,
            database=saved.database, password_changed=bool(request.get("password")))
@@ -96,18 +99,20 @@ def test_connection(user: User, request: dict[str, Any]) -> dict[str, Any]:
     if dialect == "sqlite" and not (url.database and Path(url.database).is_file()):
         return {"success": False, "message": f"Database file not found: {url.database}",
                 "latency_ms": None, "server_version": None}
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                              connect_args=_CONNECT_TIMEOUT[dialect])
     started = time.perf_counter()
+    engine = None
     try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                  connect_args=_CONNECT_TIMEOUT[dialect])
         with engine.connect() as connection:
             version = str(connection.execute(sa.text(_VERSION_QUERY[dialect])).scalar_one())
-    except Exception as exc:
+    except Exception as exc:  # a missing driver (pyodbc) fails the same way as a refusal
         log.warning("connection_test_failed", dialect=dialect, error=type(exc).__name__)
         return {"success": False, "message": "Connection failed", "latency_ms": None,
                 "server_version": None}
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return {"success": True, "message": "Connection successful",
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             "server_version": version}

@@ -350,3 +350,38 @@ def test_the_saved_config_serves_at_the_next_start(app, tmp_path):
         assert "marker" in sa.inspect(db.engine).get_table_names()
         db.engine.dispose()
     assert os.path.exists(other)
+
+
+def test_a_sqlite_config_without_a_file_is_refused(app, client, admin):
+    response = client.put("/api/v1/database/config", headers=admin,
+                          json={"dialect": "sqlite", "database": ""})
+    assert (response.status_code, response.json) == (
+        400, {"detail": "A SQLite configuration needs the database file's path"})
+    assert not _config_file(app).exists()
+
+
+def test_saved_pool_options_apply_at_the_next_start(tmp_path):
+    """The reference validated these options and never used them."""
+    from openspc import create_app
+    from openspc.dbadmin.connection import save
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    save(settings, {**PG_CONFIG, "host": "127.0.0.1",
+                    "options": {"pool_size": "3", "pool_recycle": 60, "pool_pre_ping": True,
+                                "pool_timeout": "soon"}})
+    restarted = create_app({"TESTING": True}, settings=settings)
+    options = restarted.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["pool_recycle"], options["pool_pre_ping"]) == (
+        3, 60, True)
+    assert "pool_timeout" not in options
+    assert restarted.config["SQLALCHEMY_DATABASE_URI"] == (
+        f"postgresql+psycopg2://spc:{SECRET}@127.0.0.1:5432/openspc")
+
+
+def test_a_dialect_whose_driver_is_missing_fails_like_a_refusal(client, admin):
+    response = client.post("/api/v1/database/test", headers=admin, json={
+        "dialect": "mssql", "host": "127.0.0.1", "port": 1433, "database": "openspc",
+        "username": "sa", "password": SECRET})
+    assert response.status_code == 200
+    assert response.json["message"] == "Connection failed"
