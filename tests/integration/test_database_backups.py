@@ -241,3 +241,22 @@ def test_mariadb_vacuum_skips_a_table_in_use_instead_of_queueing_writes_behind_i
     assert response.status_code == 200
     assert response.json["message"].endswith("; 1 tables in use were skipped")
     assert elapsed < 20
+
+
+def test_status_and_migrations_on_each_dialect(app, dialect):
+    admin = Factory(app).headers(Factory(app).user("admin"))
+    client = app.test_client()
+    status = client.get("/api/v1/database/status", headers=admin).json
+    migrations = client.get("/api/v1/database/migrations", headers=admin).json
+    head = migrations["head_revision"]
+    assert migrations == {"current_revision": head, "head_revision": head, "pending_count": 0,
+                          "is_up_to_date": True}
+    assert status["dialect"] == ("mysql" if dialect == "mariadb" else dialect)
+    assert status["is_connected"] is True
+    assert status["table_count"] == len(db.metadata.tables) + 1  # and alembic_version
+    assert status["database_size_mb"] > 0
+    assert (status["migration_current"], status["migration_head"]) == (head, head)
+    expected = {"sqlite": "3.", "postgresql": "PostgreSQL ", "mariadb": ""}[dialect]
+    assert status["version"].startswith(expected) and status["version"] != "Unknown"
+    if dialect == "mariadb":
+        assert "MariaDB" in status["version"]
