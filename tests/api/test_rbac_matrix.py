@@ -406,6 +406,20 @@ ROUTES = (
           lambda w, p: (f"/api/v1/api-keys/{w.fresh_api_key()}", None), on_plant=False),
     Route("api_keys.revoke", "POST", ANY, "admin", 200,
           lambda w, p: (f"/api/v1/api-keys/{w.fresh_api_key()}/revoke", None), on_plant=False),
+    # §16 database administration: admin at any plant
+    *(Route(f"database.{name}", method, ANY, "admin", ok,
+            lambda w, p, path=path, body=body: (f"/api/v1/database/{path}", body),
+            on_plant=False)
+      for name, method, path, body, ok in (
+          ("config_get", "GET", "config", None, 200),
+          ("config_put", "PUT", "config", {"dialect": "sqlite", "database": "saved.db"}, 200),
+          ("test", "POST", "test", {"dialect": "sqlite", "database": "missing.db"}, 200),
+          ("status", "GET", "status", None, 200),
+          ("backup", "POST", "backup", None, 200),
+          ("backups", "GET", "backups", None, 200),
+          ("backup_get", "GET", "backups/none.db", None, 404),
+          ("vacuum", "POST", "vacuum", None, 200),
+          ("migrations", "GET", "migrations", None, 200))),
 )
 
 
