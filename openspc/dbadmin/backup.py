@@ -43,6 +43,7 @@ TOOLS = {
     ("mysql", "restore"): ("mariadb", "mysql"),
 }
 SIDECAR = ".json"
+UNFINISHED = ("queued", "running")
 
 
 class BackupError(Exception):
@@ -84,6 +85,13 @@ def backup_name(dialect: str, directory: Path, now: datetime | None = None) -> s
         return stamp + extension
     highest = max(int(t[1:]) if t[1:].isdigit() else 1 for t in taken)
     return f"{stamp}_{highest + 1}{extension}"
+
+
+def queued_record(directory: Path, name: str, dialect: str) -> BackupRecord:
+    """The record of a backup sent to the maintenance queue, so that it can be polled
+    before a worker takes it."""
+    return BackupRecord(name=name, path=str(directory / name), directory=str(directory),
+                        dialect=dialect, status="queued", started_at=_now())
 
 
 def check_free_space(directory: Path, database_bytes: int) -> None:
@@ -354,7 +362,7 @@ def prune(directory: Path, keep: int) -> list[str]:
     oldest_kept = completed[keep - 1].started_at if keep > 0 else None
     removed = []
     for record in records:
-        if record.status == "running" or (oldest_kept is not None
+        if record.status in UNFINISHED or (oldest_kept is not None
                                           and record.started_at >= oldest_kept):
             continue
         Path(record.path).unlink(missing_ok=True)

@@ -100,23 +100,29 @@ def load_saved(settings: Settings) -> ConnectionSettings | None:
         return None
     try:
         data = json.loads(path.read_text())
-        return ConnectionSettings(**{k: data[k] for k in data if k in _FIELDS})
+        known = ConnectionSettings.__dataclass_fields__
+        return ConnectionSettings(**{k: v for k, v in data.items() if k in known})
     except (OSError, ValueError, TypeError) as exc:
         log.warning("db_config_unreadable", path=str(path), error=type(exc).__name__)
         return None
 
 
-def save(settings: Settings, request: dict[str, Any]) -> ConnectionSettings:
-    """Write the configuration atomically (0600); an empty password keeps the stored one."""
-    previous = load_saved(settings)
+def _from_request(settings: Settings, request: dict[str, Any]) -> ConnectionSettings:
+    """The request's settings; an empty password means the saved one."""
     password = request.get("password") or ""
+    previous = load_saved(settings)
     encrypted = (credential_cipher(settings).encrypt(password) if password
                  else previous.encrypted_password if previous else None)
-    saved = ConnectionSettings(
+    return ConnectionSettings(
         dialect=request["dialect"], host=request.get("host", ""), port=request.get("port", 0),
         database=request.get("database", ""), username=request.get("username", ""),
         encrypted_password=encrypted, options=dict(request.get("options") or {}),
     )
+
+
+def save(settings: Settings, request: dict[str, Any]) -> ConnectionSettings:
+    """Write the configuration atomically (0600)."""
+    saved = _from_request(settings, request)
     path = config_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".db_config.", suffix=".tmp")
@@ -132,16 +138,8 @@ def save(settings: Settings, request: dict[str, Any]) -> ConnectionSettings:
 
 
 def request_url(settings: Settings, request: dict[str, Any]) -> URL:
-    """The URL a connection test tries: the request's password, else the saved one."""
-    password = request.get("password") or ""
-    saved = load_saved(settings)
-    encrypted = (credential_cipher(settings).encrypt(password) if password
-                 else saved.encrypted_password if saved else None)
-    return ConnectionSettings(
-        dialect=request["dialect"], host=request.get("host", ""), port=request.get("port", 0),
-        database=request.get("database", ""), username=request.get("username", ""),
-        encrypted_password=encrypted,
-    ).url(settings)
+    """The URL a connection test tries."""
+    return _from_request(settings, request).url(settings)
 
 
 def startup_database(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -188,6 +186,3 @@ def describe(url: str | URL) -> str:
 def dialect_of(url: str | URL) -> str:
     name = make_url(url).get_backend_name()
     return "mysql" if name == "mariadb" else name
-
-
-_FIELDS = {f for f in ConnectionSettings.__dataclass_fields__}

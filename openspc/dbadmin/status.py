@@ -21,7 +21,7 @@ from openspc.dbadmin.connection import dialect_of
 
 log = structlog.get_logger(__name__)
 
-_VERSION = {
+VERSION_QUERIES = {
     "sqlite": "SELECT sqlite_version()",
     "postgresql": "SELECT version()",
     "mysql": "SELECT VERSION()",
@@ -101,7 +101,7 @@ def database_status(engine: Engine) -> DatabaseStatus:
     migrations = migration_status(engine)
     try:
         with engine.connect() as connection:
-            version = str(connection.execute(sa.text(_VERSION[dialect])).scalar_one())
+            version = str(connection.execute(sa.text(VERSION_QUERIES[dialect])).scalar_one())
             tables = int(connection.execute(sa.text(_TABLE_COUNT[dialect])).scalar_one())
             size = database_size_bytes(connection)
     except Exception as exc:

@@ -32,10 +32,21 @@ from openspc.dbadmin.connection import (
     request_url,
     save,
 )
-from openspc.dbadmin.status import database_size_bytes, database_status, migration_status
+from openspc.dbadmin.status import (
+    VERSION_QUERIES,
+    database_size_bytes,
+    database_status,
+    migration_status,
+)
 from openspc.dbadmin.transfer import TableCopy, TransferError, transfer
 from openspc.dbadmin.vacuum import vacuum_database
-from openspc.errors import ApiError, BadRequest, InsufficientStorage, NotFound
+from openspc.errors import (
+    ApiError,
+    BadRequest,
+    InsufficientStorage,
+    NotFound,
+    ServiceUnavailable,
+)
 from openspc.extensions import db
 from openspc.models import User
 
@@ -49,8 +60,6 @@ _CONNECT_TIMEOUT = {
     "mysql": {"connect_timeout": TEST_TIMEOUT_SECONDS},
     "mssql": {"timeout": TEST_TIMEOUT_SECONDS},
 }
-_VERSION_QUERY = {"sqlite": "SELECT sqlite_version()", "postgresql": "SELECT version()",
-                  "mysql": "SELECT VERSION()", "mssql": "SELECT @@VERSION"}
 
 
 def _audit(user: User, action: str, **details: Any) -> None:
@@ -105,7 +114,7 @@ def test_connection(user: User, request: dict[str, Any]) -> dict[str, Any]:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
                                   connect_args=_CONNECT_TIMEOUT[dialect])
         with engine.connect() as connection:
-            version = str(connection.execute(sa.text(_VERSION_QUERY[dialect])).scalar_one())
+            version = str(connection.execute(sa.text(VERSION_QUERIES[dialect])).scalar_one())
     except Exception as exc:  # a missing driver (pyodbc) fails the same way as a refusal
         log.warning("connection_test_failed", dialect=dialect, error=type(exc).__name__)
         return {"success": False, "message": "Connection failed", "latency_ms": None,
@@ -176,14 +185,23 @@ def request_backup(user: User, requested_dir: str | None) -> tuple[int, dict[str
         raise InsufficientStorage(str(exc)) from exc
     name = backups.backup_name(dialect, directory)
     _audit(user, "backup", name=name, directory=str(directory))
+    queued = backups.queued_record(directory, name, dialect)
+    backups.write_record(queued)
     try:
         task = backup_task.apply_async(kwargs={"directory": str(directory), "name": name})
     except backups.BackupError as exc:
         raise ApiError(str(exc)) from exc
+    except Exception as exc:  # the broker is unreachable: nothing will run it
+        log.error("backup_enqueue_failed", name=name, error=type(exc).__name__)
+        queued.status, queued.error = "failed", "Could not reach the task broker"
+        backups.write_record(queued)
+        raise ServiceUnavailable("Backup could not be queued: the task broker is unavailable"
+                                 ) from exc
     record = _wait_for(directory / (name + backups.SIDECAR), BACKUP_WAIT_SECONDS)
-    if record is None or record.status == "running":
-        return 202, {"message": f"Backup running: {name}", "name": name, "task_id": task.id,
-                     "status": "running", "poll": f"/api/v1/database/backups/{name}"}
+    if record is None or record.status in backups.UNFINISHED:
+        return 202, {"message": f"Backup started: {name}", "name": name, "task_id": task.id,
+                     "status": record.status if record else "queued",
+                     "poll": f"/api/v1/database/backups/{name}"}
     if record.status != "completed":
         raise ApiError(record.error or "Backup failed")
     return 200, backup_response(record)
@@ -193,7 +211,8 @@ def _wait_for(sidecar: Path, seconds: float) -> backups.BackupRecord | None:
     deadline = time.monotonic() + seconds
     while True:
         record = backups.read_record(sidecar)
-        if (record is not None and record.status != "running") or time.monotonic() > deadline:
+        if (record is not None and record.status not in backups.UNFINISHED) \
+                or time.monotonic() > deadline:
             return record
         time.sleep(0.1)
 
