@@ -260,3 +260,37 @@ def test_status_and_migrations_on_each_dialect(app, dialect):
     assert status["version"].startswith(expected) and status["version"] != "Unknown"
     if dialect == "mariadb":
         assert "MariaDB" in status["version"]
+
+
+def test_no_log_line_holds_the_password_of_a_postgresql_backup(postgres, tmp_path):
+    """The server trusts local connections, so a password in the URL is accepted and unused:
+    enough to see where it would leak (arguments, tool errors, log lines)."""
+    import logging
+
+    from openspc.dbadmin.backup import BackupError, create_backup
+    from openspc.logging import configure_logging
+
+    secret = "S3cret-in-the-url"
+    configure_logging("json", "DEBUG")
+    lines: list[str] = []
+    formatter = logging.getLogger().handlers[0].formatter
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(formatter.format(record))
+
+    handler = Collect()
+    logging.getLogger().addHandler(handler)
+    try:
+        url = sa.engine.make_url(postgres.fresh_database(NAME)).set(password=secret)
+        done = create_backup(url, tmp_path, "openspc_backup_ok.dump")
+        assert done.status == "completed"
+        with pytest.raises(BackupError, match=r"^pg_dump failed \(exit status 1\)$"):
+            create_backup(url.set(database="no_such_database"), tmp_path, "failed.dump")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        postgres.drop_database(NAME)
+    text = "\n".join(lines)
+    assert "backup_tool_failed" in text and "no_such_database" in text
+    assert secret not in text
+    assert secret not in (tmp_path / "failed.dump.json").read_text()
