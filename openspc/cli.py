@@ -130,9 +130,9 @@ def _beat(args: argparse.Namespace, _settings: Settings) -> None:
 
 
 def _target_url(url: str) -> str:
-    from openspc.config import _anchor_sqlite_path, sync_database_url
-
-    return _anchor_sqlite_path(sync_database_url(url))
+    """A URL given on the command line, read as OPENSPC_DATABASE_URL is (async drivers
+    mapped, a relative SQLite path taken from the working directory)."""
+    return Settings(database_url=url).sqlalchemy_url
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> None:

@@ -159,9 +159,12 @@ def backup_directory(settings: Settings, requested: str | None) -> Path:
     directory = Path(requested)
     if not directory.is_absolute():
         directory = root / directory
-    if not directory.is_dir():
+    try:
+        directory = directory.resolve(strict=True)
+    except (OSError, ValueError):  # missing, unreadable, or not a path (a NUL byte)
+        directory = None
+    if directory is None or not directory.is_dir():
         raise BadRequest(f"Backup directory does not exist: {requested}")
-    directory = directory.resolve()
     if directory != root and root not in directory.parents:
         raise BadRequest(f"Backup directory must be inside OPENSPC_BACKUP_DIR ({root})")
     return directory

@@ -271,6 +271,14 @@ def test_backup_directory_must_exist_and_lie_inside_the_backup_root(app, client,
     missing = client.post("/api/v1/database/backup?backup_dir=/no/such/dir", headers=admin)
     assert (missing.status_code, missing.json) == (
         400, {"detail": "Backup directory does not exist: /no/such/dir"})
+    not_a_path = client.post("/api/v1/database/backup?backup_dir=a%00b", headers=admin)
+    assert (not_a_path.status_code, not_a_path.json) == (
+        400, {"detail": "Backup directory does not exist: a\x00b"})
+    a_file = tmp_path / "backups" / "file.txt"
+    a_file.parent.mkdir(exist_ok=True)
+    a_file.write_text("x")
+    assert client.post("/api/v1/database/backup?backup_dir=file.txt",
+                       headers=admin).status_code == 400
     outside = client.post(f"/api/v1/database/backup?backup_dir={tmp_path}", headers=admin)
     assert outside.status_code == 400
     assert outside.json["detail"].startswith("Backup directory must be inside OPENSPC_BACKUP_DIR")
