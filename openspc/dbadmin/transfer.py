@@ -3,7 +3,9 @@
 PostgreSQL" (or MariaDB) with the data.
 
 Tables go parents first (the models' foreign keys), each in primary-key order and in
-batches of ``batch_size`` rows, one transaction per batch. A transfer that stops (a lost
+batches of ``batch_size`` rows, one transaction per batch; references to a row of the same
+table (a hierarchy node's parent) are written after the table's rows, since a parent may
+have the higher key. A transfer that stops (a lost
 connection, Ctrl-C) is continued with ``resume``: each table carries on after the highest key
 the target already holds. The result is verified by counting each table's rows on both
 sides. Rows are copied through the models' column types, so timestamps, JSON and floats are
@@ -94,6 +96,9 @@ def _prepare_fresh_target(target: Engine, tables: list[sa.Table]) -> None:
 def _copy_table(source: Engine, target: Engine, table: sa.Table, batch_size: int,
                 progress: Callable[[str], None]) -> int:
     key = list(table.primary_key.columns)
+    # A row may name a row of its own table with a higher key (a hierarchy node moved under a
+    # newer one): such references are written once every row of the table is there.
+    own = [fk.parent.name for fk in table.foreign_keys if fk.column.table is table]
     last = _last_key(target, table, key)
     copied = 0
     with source.connect() as src:
@@ -103,18 +108,34 @@ def _copy_table(source: Engine, target: Engine, table: sa.Table, batch_size: int
                 query = query.where(_after(key, last))
             rows = [dict(row._mapping) for row in src.execute(query)]
             if not rows:
-                return copied
+                break
             with target.begin() as dst:
-                if dialect_of(target.url) == "mysql":
-                    # A hierarchy node may name a parent with a higher id.
-                    dst.exec_driver_sql("SET SESSION FOREIGN_KEY_CHECKS = 0")
-                dst.execute(table.insert(), rows)
-                if dialect_of(target.url) == "mysql":
-                    dst.exec_driver_sql("SET SESSION FOREIGN_KEY_CHECKS = 1")
+                dst.execute(table.insert(), [{**row, **dict.fromkeys(own)} for row in rows])
             copied += len(rows)
             last = tuple(rows[-1][c.name] for c in key)
             if copied % (batch_size * 20) == 0:
                 progress(f"{table.name}: {copied} rows copied")
+        if own:
+            _copy_own_references(src, target, table, key, own)
+    return copied
+
+
+def _copy_own_references(src: Connection, target: Engine, table: sa.Table,
+                         key: list[sa.Column], own: list[str]) -> None:
+    columns = [table.c[name] for name in own]
+    rows = src.execute(sa.select(*key, *columns).where(
+        sa.or_(*(c.isnot(None) for c in columns)))).all()
+    if not rows:
+        return
+    names = [c.name for c in key]
+    statement = table.update().where(
+        *(c == sa.bindparam(f"key_{c.name}") for c in key)).values(
+        {name: sa.bindparam(f"own_{name}") for name in own})
+    with target.begin() as dst:
+        dst.execute(statement, [
+            {**{f"key_{n}": row[i] for i, n in enumerate(names)},
+             **{f"own_{n}": row[len(names) + i] for i, n in enumerate(own)}}
+            for row in rows])
 
 
 def _last_key(target: Engine, table: sa.Table, key: list[sa.Column]) -> tuple | None:

@@ -80,6 +80,14 @@ def test_transfer_moves_every_row_and_the_target_serves_the_same_charts(
         source, target_url, tmp_path, monkeypatch, capsys):
     headers, char_id, chart = _plant_history(source)
     assert sum(len(p["violation_ids"]) for p in chart["data_points"]) >= 3
+    factory = Factory(source)
+    moved_node = factory.hierarchy(name="Cell 7")
+    for _ in range(3):
+        factory.hierarchy()
+    newer = factory.hierarchy(name="Area 2")
+    moved_node.parent_id = newer.id  # a parent with a higher id, in a later batch
+    db.session.commit()
+    moved_id, newer_id = moved_node.id, newer.id
     source_counts = _counts(db.engine)
 
     monkeypatch.chdir(tmp_path)
@@ -87,7 +95,7 @@ def test_transfer_moves_every_row_and_the_target_serves_the_same_charts(
                        "OPENSPC_DATA_DIR": str(tmp_path), "OPENSPC_JWT_SECRET": SECRET,
                        "OPENSPC_LOG_LEVEL": "WARNING"}.items():
         monkeypatch.setenv(key, value)
-    main(["db", "transfer", "--to", target_url, "--batch-size", "100"])
+    main(["db", "transfer", "--to", target_url, "--batch-size", "3"])
     printed = capsys.readouterr().out
     assert "Verified: " in printed and "OPENSPC_DATABASE_URL=" in printed
 
@@ -96,6 +104,8 @@ def test_transfer_moves_every_row_and_the_target_serves_the_same_charts(
     with moved.app_context():
         try:
             assert _counts(db.engine) == source_counts
+            assert db.session.execute(sa.text("SELECT parent_id FROM hierarchy WHERE id = :i"),
+                                      {"i": moved_id}).scalar_one() == newer_id
             client = moved.test_client()
             assert _chart(client, headers, char_id) == chart
             added = client.post("/api/v1/samples/", headers=headers, json={
