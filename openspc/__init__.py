@@ -85,12 +85,9 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "migrations")
 
 
-def _flask_config(settings: Settings) -> dict[str, Any]:
-    from datetime import timedelta
-
-    from openspc.api.docs import docs_config
-
-    url = settings.sqlalchemy_url
+def engine_options(url: str, saved_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """SQLAlchemy engine options for ``url``; ``saved_options`` (pool settings saved with
+    PUT /api/v1/database/config) apply to server databases."""
     # No pool_pre_ping: it cost a SELECT 1 on every checkout, i.e. several per request; a
     # connection is recycled after 30 minutes instead, and one the server dropped fails one
     # request (then leaves the pool) rather than taxing all of them.
@@ -99,14 +96,25 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
     }
     if not url.startswith("sqlite"):
         engine_options.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        engine_options.update(saved_options or {})
     else:
         engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     if url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
         # Executemany UPDATEs (an evaluation marks 1,000 samples) in pages, not row by row.
         engine_options["executemany_mode"] = "values_plus_batch"
+    return engine_options
+
+
+def _flask_config(settings: Settings) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from openspc.api.docs import docs_config
+    from openspc.dbadmin.connection import startup_database
+
+    url, saved_options = startup_database(settings)
     return {
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, saved_options),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "JWT_SECRET_KEY": settings.resolve_jwt_secret(),
         "JWT_ALGORITHM": "HS256",

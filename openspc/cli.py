@@ -133,6 +133,60 @@ def _beat(args: argparse.Namespace, _settings: Settings) -> None:
     _celery(["beat", *args.celery_args])
 
 
+def _target_url(url: str) -> str:
+    """A URL given on the command line, read as OPENSPC_DATABASE_URL is (async drivers
+    mapped, a relative SQLite path taken from the working directory)."""
+    return Settings(database_url=url).sqlalchemy_url
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> None:
+    from openspc.dbadmin.backup import BackupError
+    from openspc.services.database_admin import backup_directory, run_backup
+
+    app = _app(settings)
+    with app.app_context():
+        try:
+            record = run_backup(str(backup_directory(settings, args.dir)))
+        except BackupError as exc:
+            sys.exit(f"openspc backup: {exc}")
+    print(f"{record['path']}  {record['size_bytes']} bytes  sha256 {record['sha256']}  "
+          f"{record['duration_ms']} ms", flush=True)
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> None:
+    from pathlib import Path
+
+    from openspc.dbadmin.backup import BackupError, restore
+    from openspc.dbadmin.connection import describe, startup_database
+
+    target = _target_url(args.to) if args.to else startup_database(settings)[0]
+    try:
+        restore(Path(args.file), target)
+    except BackupError as exc:
+        sys.exit(f"openspc restore: {exc}")
+    print(f"Restored {args.file} into {describe(target)}", flush=True)
+
+
+def _transfer(args: argparse.Namespace, settings: Settings) -> None:
+    from openspc.dbadmin.connection import describe
+    from openspc.dbadmin.transfer import TransferError
+    from openspc.services.database_admin import transfer_database
+
+    target = _target_url(args.to)
+    try:
+        copies = transfer_database(_app(settings), target, batch_size=args.batch_size,
+                                   resume=args.resume, progress=lambda line: print(line,
+                                                                                   flush=True))
+    except TransferError as exc:
+        sys.exit(f"openspc db transfer: {exc}")
+    rows = sum(c.target_rows for c in copies)
+    print(f"\nVerified: {len(copies)} tables, {rows} rows, the same count in each table on "
+          "both sides.\nTo serve from it, stop OpenSPC, then either set\n"
+          f"  OPENSPC_DATABASE_URL={describe(target)}\n(with the real password) or save it "
+          "with PUT /api/v1/database/config, which takes precedence, and start again.",
+          flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openspc",
@@ -148,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="apply pending migrations and create the first admin, then exit"
     ).set_defaults(run=_migrate)
+    backup = commands.add_parser(
+        "backup", help="back the database up now (as the scheduled task does), then exit")
+    backup.add_argument("--dir", help="a directory inside OPENSPC_BACKUP_DIR (default: it)")
+    backup.set_defaults(run=_backup)
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty database of the same dialect")
+    restore.add_argument("file", help="the backup file (its .json record is checked if present)")
+    restore.add_argument("--to", help="target database URL (default: the configured database)")
+    restore.set_defaults(run=_restore)
+    database = commands.add_parser("db", help="database tools").add_subparsers(
+        dest="db_command", required=True)
+    transfer = database.add_parser(
+        "transfer", help="copy every table into another database, migrated to head first")
+    transfer.add_argument("--to", required=True, help="target database URL (an empty database)")
+    transfer.add_argument("--batch-size", type=int, default=5000, help="rows per transaction")
+    transfer.add_argument("--resume", action="store_true",
+                          help="continue an interrupted transfer into the same target")
+    transfer.set_defaults(run=_transfer)
     for name, run, what in (
         ("worker", _worker, f"celery -A {CELERY_APP} worker -Q {WORKER_QUEUES} ARGS"),
         ("beat", _beat, f"celery -A {CELERY_APP} beat ARGS"),

@@ -86,6 +86,10 @@ class Settings:
     pending_sweep_seconds: int = 30
     purge_interval_hours: float = 24.0
     metrics_token: str = ""
+    backup_dir: str = ""
+    backup_keep: int = 7
+    backup_schedule: str = "0 2 * * *"
+    vacuum_schedule: str = "30 3 * * *"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -105,6 +109,11 @@ class Settings:
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def backup_directory(self) -> Path:
+        """Where backups go: ``OPENSPC_BACKUP_DIR``, else ``backups`` in the data directory."""
+        return Path(self.backup_dir or Path(self.data_dir) / "backups").resolve()
 
     def resolve_jwt_secret(self) -> str:
         """Use the configured secret, else a per-installation one kept in ``.jwt_secret`` (0600).

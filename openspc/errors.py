@@ -51,3 +51,7 @@ def field_error(
 ) -> ValidationFailed:
     """A 422 for one field, for checks that only a service can make (e.g. chart type vs size)."""
     return ValidationFailed([{"type": kind, "loc": loc, "msg": msg, "input": value}])
+
+
+class InsufficientStorage(ApiError):
+    status = 507

@@ -23,6 +23,7 @@ RESOURCE_MODULES = (
     "violations",
     "retention",
     "metrics",
+    "database_admin",
 )
 SANDBOX_MODULES = ("devtools",)
 

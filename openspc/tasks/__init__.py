@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from celery import Task
+from celery.schedules import crontab
 from flask import Flask, current_app, has_app_context
 
 from openspc.config import Settings
@@ -60,9 +61,30 @@ def _forget_connections() -> None:
 
 
 def _beat_schedule(schedule: dict, settings: Settings) -> dict:
-    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS
-    and the retention purge every OPENSPC_PURGE_INTERVAL_HOURS."""
+    """celeryconfig's schedule with the pending-sample sweep at OPENSPC_PENDING_SWEEP_SECONDS,
+    the retention purge every OPENSPC_PURGE_INTERVAL_HOURS, and the database's backup and
+    vacuum at their cron schedules (an empty one: not run)."""
     sweep = {**schedule["sweep-pending-samples"],
              "schedule": float(settings.pending_sweep_seconds)}
     purge = {**schedule["retention-purge"], "schedule": settings.purge_interval_hours * 3600.0}
-    return {**schedule, "sweep-pending-samples": sweep, "retention-purge": purge}
+    result = {**schedule, "sweep-pending-samples": sweep, "retention-purge": purge}
+    for entry, task, variable in (("backup-database", "maintenance.backup", "BACKUP_SCHEDULE"),
+                                  ("vacuum-database", "maintenance.vacuum", "VACUUM_SCHEDULE")):
+        expression = getattr(settings, variable.lower()).strip()
+        if expression:
+            result[entry] = {"task": task, "schedule": cron(expression, f"OPENSPC_{variable}")}
+    return result
+
+
+def cron(expression: str, variable: str) -> crontab:
+    """A five-field cron expression (minute hour day-of-month month day-of-week)."""
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValueError(f"{variable} must have five cron fields "
+                         f"(minute hour day-of-month month day-of-week): {expression!r}")
+    minute, hour, day_of_month, month, day_of_week = parts
+    try:
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month, day_of_week=day_of_week)
+    except ValueError as exc:
+        raise ValueError(f"{variable} is not a valid cron expression: {expression!r}") from exc

@@ -442,6 +442,20 @@ ROUTES = (
           lambda w, p: (f"{R}/next-purge?plant_id={w.plant_id(p)}", None)),
     Route("retention.purge", "POST", BOTH, "admin", 200,
           lambda w, p: (f"{R}/purge?plant_id={w.plant_id(p)}", None)),
+    # §16 database administration: admin at any plant
+    *(Route(f"database.{name}", method, ANY, "admin", ok,
+            lambda w, p, path=path, body=body: (f"/api/v1/database/{path}", body),
+            on_plant=False)
+      for name, method, path, body, ok in (
+          ("config_get", "GET", "config", None, 200),
+          ("config_put", "PUT", "config", {"dialect": "sqlite", "database": "saved.db"}, 200),
+          ("test", "POST", "test", {"dialect": "sqlite", "database": "missing.db"}, 200),
+          ("status", "GET", "status", None, 200),
+          ("backup", "POST", "backup", None, 200),
+          ("backups", "GET", "backups", None, 200),
+          ("backup_get", "GET", "backups/none.db", None, 404),
+          ("vacuum", "POST", "vacuum", None, 200),
+          ("migrations", "GET", "migrations", None, 200))),
 )
 
 
