@@ -13,6 +13,9 @@ from openspc.models.types import Double, UTCDateTime, utcnow
 
 PENDING = "pending"
 EVALUATED = "evaluated"
+QUARANTINED = "quarantine"
+"""A stored sample the evaluator could not judge (its statistics are not finite): kept for
+inspection, left out of charts, limits and rules, so the samples after it are judged."""
 
 
 class Sample(db.Model):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from openspc.errors import BadRequest
 from openspc.extensions import db
 from openspc.models import Characteristic, Sample, User, Violation
+from openspc.models.sample import QUARANTINED
 from openspc.services.display_keys import display_keys
 from openspc.services.limits import (
     BaselineFilter,
@@ -148,7 +149,7 @@ def _chart_samples(
         Sample.is_undersized,
         Sample.defect_count,
         Sample.sample_size,
-    ).where(Sample.char_id == char_id)
+    ).where(Sample.char_id == char_id, Sample.status != QUARANTINED)
     if start_date is None and end_date is None:
         query = query.where(Sample.is_excluded.is_(False))
     if start_date is not None:

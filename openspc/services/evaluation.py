@@ -36,7 +36,7 @@ import structlog
 from openspc import get_settings
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Sample, Violation
-from openspc.models.sample import EVALUATED, PENDING
+from openspc.models.sample import EVALUATED, PENDING, QUARANTINED
 from openspc.models.types import utcnow
 from openspc.services import outbox
 from openspc.services.bulk import insert_returning_ids, update_by_id
@@ -418,8 +418,8 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     numbering them from ``sequence``. ``store_violations`` writes the new violation rows and
     sets their ``id``, which the verdicts and frames carry. Shared by :func:`evaluate_locked`
     and the PostgreSQL submission path, which write the outcome each their own way."""
-    included = [row for row in rows if not row.is_excluded]
-    points = points_of(context, included) if included else None
+    points, included, quarantined = _judgeable(
+        context, [row for row in rows if not row.is_excluded])
     hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
     violations = violation_rows(context, hits)
     if violations:
@@ -434,6 +434,9 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     events: list[outbox.Event] = []
     verdicts = []
     for row in rows:
+        if row.id in quarantined:
+            updates.append({"id": row.id, "status": QUARANTINED})
+            continue
         sequence += 1
         update = {"id": row.id, "status": EVALUATED, "sequence": sequence,
                   "limits_version": context.version}
@@ -445,6 +448,30 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
         updates.append(update)
         verdicts.append(verdict)
     return Judgement(updates, verdicts, events, sequence)
+
+
+def _judgeable(context: Context, rows: list[Any]) -> tuple[Points | None, list[Any], set[int]]:
+    """The points of the rows that can be judged, those rows, and the ids of the others.
+
+    A row whose point is not finite (stored before ingest refused overflowing statistics,
+    or written by hand) would make every evaluation of its characteristic fail, and every
+    sample after it stay pending: it is quarantined instead, and logged."""
+    if not rows:
+        return None, [], set()
+    try:
+        return points_of(context, rows), rows, set()
+    except SPCError:
+        pass
+    judgeable, quarantined = [], set()
+    for row in rows:
+        try:
+            points_of(context, [row])
+            judgeable.append(row)
+        except SPCError as error:
+            quarantined.add(row.id)
+            log.error("sample_quarantined", characteristic_id=context.characteristic_id,
+                      sample_id=row.id, reason=str(error))
+    return (points_of(context, judgeable) if judgeable else None), judgeable, quarantined
 
 
 def _sample_frames(context: Context, row: Any, zone: str,

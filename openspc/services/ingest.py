@@ -154,20 +154,36 @@ def subgroup_values(
     except SPCError as error:
         raise BadRequest(f"Invalid input: {error}") from None
     n = len(values)
-    mean = sum(values) / n
-    std_dev = None
-    if n > 1:
-        std_dev = math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1))
+    mean, range_value, std_dev = _statistics(values)
     return SubgroupValues(
         measurements=values,
         mean=mean,
-        range_value=max(values) - min(values) if n > 1 else None,
+        range_value=range_value,
         std_dev=std_dev,
         actual_n=n,
         is_undersized=is_undersized(
             n, characteristic.subgroup_size, characteristic.warn_below_count
         ),
     )
+
+
+def _statistics(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean, range and standard deviation of finite measurements. Each must be a finite
+    double, or no chart, limit or rule could use the sample (and one such row stalled its
+    characteristic's evaluation): a subgroup whose statistics overflow is refused."""
+    n = len(values)
+    try:
+        mean = sum(values) / n
+        range_value = max(values) - min(values) if n > 1 else None
+        std_dev = (math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1))
+                   if n > 1 else None)
+        finite = all(math.isfinite(x) for x in (mean, range_value or 0.0, std_dev or 0.0))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise _invalid("measurements", "the subgroup's mean, range or standard deviation "
+                       "overflows a double", values)
+    return mean, range_value, std_dev
 
 
 def _attribute_values(

@@ -39,6 +39,7 @@ from openspc.models import (
     User,
     Violation,
 )
+from openspc.models.sample import QUARANTINED
 from openspc.services import outbox
 from openspc.services.ownership import authorize_characteristic
 from openspc.services.transaction import flush_or_conflict, transactional
@@ -505,7 +506,7 @@ def after_limits_change(char_id: int) -> None:
 
 
 def _sample_range(char_id: int, window: BaselineFilter) -> list[sa.ColumnElement[bool]]:
-    clauses = [Sample.char_id == char_id]
+    clauses = [Sample.char_id == char_id, Sample.status != QUARANTINED]
     if window.start_date is not None:
         clauses.append(Sample.timestamp >= window.start_date)
     if window.end_date is not None:
