@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     from openspc.api import register_api
     from openspc.api.errors import register_error_handlers
     from openspc.api.request_context import init_request_context
+    from openspc.api.request_json import RequestJSONProvider
     from openspc.api.routing import ApiRule, LenientIntConverter, SlashTolerance
     from openspc.logging import configure_logging
     from openspc.realtime import init_realtime
@@ -36,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     configure_logging(settings.log_format, settings.log_level)
 
     app = Flask(__name__)
+    app.json = RequestJSONProvider(app)
     app.url_rule_class = ApiRule
     app.url_map.converters["int"] = LenientIntConverter
     app.url_map.strict_slashes = False
