@@ -105,6 +105,7 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "MAX_CONTENT_LENGTH": settings.max_request_bytes,
         "JWT_SECRET_KEY": settings.resolve_jwt_secret(),
         "JWT_ALGORITHM": "HS256",
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),

@@ -84,6 +84,7 @@ class Settings:
     port: int = 8000
     data_dir: str = "."
     pending_sweep_seconds: int = 30
+    max_request_bytes: int = 2 * 1024 * 1024
 
     @property
     def sqlalchemy_url(self) -> str:

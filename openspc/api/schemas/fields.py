@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+from openspc.api.errors import bounded
 from openspc.api.validation import DateTime
 
 INVALID_DATETIME = "Input should be a valid datetime"
@@ -69,7 +70,7 @@ class TaggedUnion(fields.Field):
         if not isinstance(kind, str) or kind not in self.choices:
             expected = ", ".join(f"'{choice}'" for choice in self.choices)
             raise ValidationError(
-                f"Input tag '{kind}' found using '{self.tag}' does not match any of the "
+                f"Input tag '{bounded(kind)}' found using '{self.tag}' does not match any of the "
                 f"expected tags: {expected}"
             )
         try:
