@@ -1,4 +1,5 @@
-"""App-level routes: ``/``, ``/health`` (database) and ``/ready`` (database and broker)."""
+"""App-level routes: ``/``, ``/health`` (liveness) and ``/ready`` (readiness: database and
+broker)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,10 @@ def root():
 @blp.route("/health")
 @limiter.exempt
 def health():
-    """503 when the database does not answer, so that probes can act on the status alone."""
-    ok = _database_ok()
-    response = jsonify(status="healthy" if ok else "unhealthy")
-    response.status_code = 200 if ok else 503
-    return response
+    """The liveness probe: 200 while the process serves, with the database's state in the
+    body (api.md §20). A 503 here made an orchestrator restart every web process during a
+    database outage, which restarts cannot cure; ``/ready`` is the probe that fails then."""
+    return jsonify(status="healthy" if _database_ok() else "unhealthy")
 
 
 @blp.route("/ready")
