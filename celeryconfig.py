@@ -24,7 +24,15 @@ result_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+# The longest task is an evaluation draining a characteristic's backlog, in chunks of 2,000
+# samples that commit one by one (over 20,000 samples/s: bench/RESULTS.md). The hard time
+# limit stops one at 120 s, its committed chunks kept; the sweeper re-enqueues the rest. A
+# message a worker took and never acknowledged (the worker was SIGKILLed) is handed out again
+# once the visibility timeout has passed: the time limit plus a minute of margin, which also
+# covers the longest retry countdown (32 s, openspc.tasks.retry_delay). Celery's default was
+# an hour.
+task_time_limit = 120
+broker_transport_options = {"visibility_timeout": task_time_limit + 60}
 worker_hijack_root_logger = False
 
 beat_schedule = {
