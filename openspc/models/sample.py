@@ -48,7 +48,8 @@ class Sample(db.Model):
     range_value: Mapped[float | None] = mapped_column(Double)
     std_dev: Mapped[float | None] = mapped_column(Double)
     defect_count: Mapped[int | None] = mapped_column(sa.Integer)
-    sample_size: Mapped[int | None] = mapped_column(sa.Integer)
+    sample_size: Mapped[float | None] = mapped_column(Double)
+    """Units inspected (p, np: whole) or inspection units (u: a positive real)."""
     status: Mapped[str] = mapped_column(sa.String(10), server_default=PENDING, default=PENDING)
     sequence: Mapped[int | None] = mapped_column(sa.Integer)
     limits_version: Mapped[int | None] = mapped_column(sa.Integer)

@@ -160,11 +160,11 @@ def _chart_samples(
     return list(reversed(db.session.execute(newest).all()))
 
 
-def _nominal_size(chart_type: ChartType, samples: list[sa.Row]) -> int | None:
+def _nominal_size(chart_type: ChartType, samples: list[sa.Row]) -> float | None:
     """The sample size an attribute chart's zone lines are drawn at: the most frequent one."""
     if not chart_type.is_attribute or not samples:
         return None
-    return nominal_size(np.array([row.sample_size or 1 for row in samples], dtype=np.int64))
+    return nominal_size(np.array([row.sample_size or 1 for row in samples], dtype=np.float64))
 
 
 def _points(

@@ -54,6 +54,7 @@ from openspc.spc import (
     point_limits,
     standard_errors,
 )
+from openspc.spc.variables import whole_or_real
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +107,8 @@ def characteristic_for(
     return characteristic
 
 
-def limits_in_force(characteristic: Characteristic, n: int | None = None) -> ControlLimits | None:
+def limits_in_force(characteristic: Characteristic,
+                    n: float | None = None) -> ControlLimits | None:
     """The characteristic's current limits as the engine's :class:`ControlLimits`, or None.
 
     One derivation for every reader (C9): center line = ``stored_center_line``, else the
@@ -126,7 +128,7 @@ def limits_in_force(characteristic: Characteristic, n: int | None = None) -> Con
         if not have_limits:
             return None
         center = (ucl + lcl) / 2.0
-    size = int(n or 1) if chart_type.is_attribute else characteristic.subgroup_size
+    size = whole_or_real(n or 1) if chart_type.is_attribute else characteristic.subgroup_size
     if sigma is None:
         if ucl is None:
             return None

@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields
 
 from openspc.api.errors import bounded
 from openspc.api.validation import DateTime
+from openspc.spc.variables import whole_or_real
 
 INVALID_DATETIME = "Input should be a valid datetime"
 
@@ -46,6 +47,17 @@ class Int(fields.Integer):
                 "Input should be a valid integer, got a number with a fractional part"
             )
         return super()._validated(value)
+
+
+class Size(fields.Float):
+    """A sample size: whole units inspected (p, np) or inspection units, a positive real
+    (u: area, length, time). Written as an int when whole, as the reference wrote sizes."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> float | None:
+        return None if value is None else whole_or_real(value)
 
 
 class TaggedUnion(fields.Field):
