@@ -113,7 +113,7 @@ class Schema(_Schema):
             if field is None or not _checked(field):
                 continue
             bounds = INT_RANGE if _declares_integers(field) else JSON_INT_RANGE
-            for path, message in _unstorable(value, bounds):
+            for path, message in unstorable_values(value, bounds):
                 node = errors
                 for key in [field.data_key or name, *path]:
                     node = node.setdefault(key, {})
@@ -135,7 +135,7 @@ def _declares_integers(field: fields.Field) -> bool:
     return isinstance(inner, fields.Integer)
 
 
-def _unstorable(value: Any, bounds: tuple[int, int]) -> list[tuple[list[Any], str]]:
+def unstorable_values(value: Any, bounds: tuple[int, int]) -> list[tuple[list[Any], str]]:
     """(path, message) of each integer beyond ``bounds`` and each text with NUL in
     ``value``, walked without recursion (bodies are bounded in depth anyway)."""
     found = []

@@ -18,6 +18,7 @@ from openspc.api.schemas.fields import Int, Size, Timestamp
 from openspc.api.schemas.paging import page_schema
 from openspc.api.validation import (
     INT_RANGE,
+    JSON_INT_RANGE,
     DateTime,
     FiniteFloat,
     Length,
@@ -26,6 +27,7 @@ from openspc.api.validation import (
     Schema,
     error_items,
     storable_text,
+    unstorable_values,
 )
 from openspc.errors import ValidationFailed
 from openspc.services.ingest import SampleInput
@@ -259,7 +261,8 @@ def _plain_entry(item: Any) -> dict[str, Any] | None:
     if type(item) is not dict or not _plain_id(item.get("characteristic_id")):
         return None
     metadata = item.get("metadata")
-    if metadata is not None and type(metadata) is not dict:
+    if metadata is not None and (type(metadata) is not dict
+                                 or unstorable_values(metadata, JSON_INT_RANGE)):
         return None
     loaded = _plain_values(item)
     if loaded is not None:
