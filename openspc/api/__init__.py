@@ -7,6 +7,9 @@ from importlib import import_module
 from flask import Flask
 from flask_smorest import Api
 
+from openspc.api.documentation import exclusive_bounds, integer_path_parameter
+from openspc.api.routing import LenientIntConverter
+
 RESOURCE_MODULES = (
     "health",
     "auth",
@@ -25,6 +28,8 @@ RESOURCE_MODULES = (
 
 
 def register_api(app: Flask, api: Api) -> None:
+    api.register_converter(LenientIntConverter, integer_path_parameter)
+    api.ma_plugin.converter.add_attribute_function(exclusive_bounds)
     for name in RESOURCE_MODULES:
         module = import_module(f"openspc.api.{name}")
         api.register_blueprint(module.blp)
