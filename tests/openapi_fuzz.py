@@ -76,8 +76,7 @@ def cause(response: Any) -> str:
     except (ValueError, KeyError, TypeError):
         return "non-JSON body"
     if isinstance(detail, list):
-        return "; ".join(sorted({f"{item.get('type')} at {'.'.join(map(str, item['loc'][:2]))}"
-                                 for item in detail if isinstance(item, dict)}))
+        return "; ".join(sorted({_item_cause(item) for item in detail if isinstance(item, dict)}))
     text = re.sub(r"^API key .* not found$", "API key K not found", str(detail))
     return re.sub(r"-?\d+", "N", text)[:90]
 
@@ -88,6 +87,14 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 Left out: whether a schema-valid request is accepted (a wrong password, an unknown id, a
 refused NUL are 4xx by design, and documented as such) and whether an invalid one is refused
 (the reference's lax parsing, "5" for 5, is kept on purpose)."""
+
+
+def _item_cause(item: dict[str, Any]) -> str:
+    where = ".".join(map(str, item["loc"][:2]))
+    if item.get("type") in ("value_error", "missing", "json_invalid"):
+        message = re.sub(r"-?\d+", "N", item["msg"])[:60]
+        return f"{item['type']} at {where} ({message})"
+    return f"{item.get('type')} at {where}"
 
 
 def call(case: Any, headers: dict[str, str], tally: Counter) -> None:
