@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -34,10 +35,12 @@ ECHO_ITEMS = 25
 
 def bounded(value: Any, depth: int = 0) -> Any:
     """An input as an error body may repeat it: a short prefix of long text, the first
-    items of long lists and objects, and no deeper than three levels. A 30 MB string used
-    to come back whole in the 422 body."""
+    items of long lists and objects, no deeper than three levels, and valid JSON. A 30 MB
+    string used to come back whole in the 422 body."""
     if isinstance(value, str):
         return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no Infinity: 1e400 in a body reads as inf
     if isinstance(value, list | dict) and depth >= 3:
         return "…"
     if isinstance(value, list):

@@ -52,3 +52,13 @@ class TestConfiguredLimit:
         assert (large.status_code, large.json) == (
             413, {"detail": "Request body larger than 2000 bytes"})
         assert sample_count() == 1
+
+
+def test_an_overflowing_number_is_echoed_as_valid_json(client, admin, chart):
+    """1e400 is a JSON number that Python reads as infinity; the 422 repeats it as text, not
+    as the non-JSON literal Infinity."""
+    response = client.post(SAMPLES, headers={**admin, "Content-Type": "application/json"},
+                           data=f'{{"characteristic_id": {chart.id}, "measurements": [1e400]}}')
+    assert response.status_code == 422
+    assert b"Infinity" not in response.data
+    assert response.json["detail"][0]["loc"] == ["body", "measurements", 0]
