@@ -24,7 +24,27 @@ result_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+# The longest task is an evaluation draining a characteristic's backlog, in chunks of 2,000
+# samples that commit one by one (over 20,000 samples/s: bench/RESULTS.md). The hard time
+# limit stops one at 120 s, its committed chunks kept; the sweeper re-enqueues the rest. A
+# message a worker took and never acknowledged (the worker was SIGKILLed) is handed out again
+# once the visibility timeout has passed: the time limit plus a minute of margin, which also
+# covers the longest retry countdown (32 s, openspc.tasks.retry_delay). Celery's default was
+# an hour.
+task_time_limit = 120
+broker_transport_options = {"visibility_timeout": task_time_limit + 60}
+
+# Maintenance runs outlast that limit (a backup of a large database, a purge of 10^6
+# samples: bench/RESULTS.md). They are acknowledged when a worker takes them, so the
+# visibility timeout never hands a running one to a second worker; one killed midway is not
+# redelivered but taken up by its next scheduled run (a backup is taken again, a purge
+# resumes where the killed one stopped), and each holds its own lease or lock meanwhile.
+_LONG_MAINTENANCE = {"acks_late": False, "time_limit": 6 * 3600}
+task_annotations = {
+    "maintenance.backup": _LONG_MAINTENANCE,
+    "maintenance.vacuum": _LONG_MAINTENANCE,
+    "maintenance.retention_purge": _LONG_MAINTENANCE,
+}
 worker_hijack_root_logger = False
 
 beat_schedule = {

@@ -63,6 +63,11 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # A revision that rebuilds a table turns foreign keys off (a no-op once its
+            # transaction has begun, so it cannot turn them back on itself): on again here,
+            # after the commit, before the connection returns to the pool.
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     from openspc.api.docs import init_docs
     from openspc.api.errors import register_error_handlers
     from openspc.api.request_context import init_request_context
+    from openspc.api.request_json import RequestJSONProvider
     from openspc.api.routing import ApiRule, LenientIntConverter, SlashTolerance
     from openspc.api.security_headers import SecurityHeaders
     from openspc.logging import configure_logging
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     configure_logging(settings.log_format, settings.log_level)
 
     app = Flask(__name__)
+    app.json = RequestJSONProvider(app)
     app.url_rule_class = ApiRule
     app.url_map.converters["int"] = LenientIntConverter
     app.url_map.strict_slashes = False
@@ -116,6 +118,7 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, saved_options),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "MAX_CONTENT_LENGTH": settings.max_request_bytes,
         "JWT_SECRET_KEY": settings.resolve_jwt_secret(),
         "JWT_ALGORITHM": "HS256",
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),

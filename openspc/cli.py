@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from flask import Flask
@@ -74,7 +75,7 @@ class WebServer(BaseApplication):
             "threads": WEB_THREADS,
             "accesslog": None,
             "errorlog": "-",
-            "control_socket_disable": True,  # one shared path per user: instances would collide
+            "control_socket": control_socket_path(settings, host, port),
         }
         super().__init__()
 
@@ -92,6 +93,23 @@ class WebServer(BaseApplication):
             start_retention_schedule(app, self.settings.purge_interval_hours)
         freeze_startup_objects()
         return app
+
+
+UNIX_PATH_MAX = 104
+"""Longest Unix socket path every platform accepts (108 on Linux, 104 on BSD and macOS)."""
+
+
+def control_socket_path(settings: Settings, host: str, port: int) -> str:
+    """gunicorn's control socket (``gunicornc -s PATH``) of the instance serving
+    ``host:port``: ``gunicorn-HOST-PORT.ctl`` in OPENSPC_DATA_DIR. gunicorn's default is one
+    path per user, so a second instance on the host took it over from the first. When the
+    data directory's path is too long for a socket, the system's temporary directory holds
+    it instead."""
+    name = f"gunicorn-{host}-{port}.ctl"
+    path = os.path.join(os.path.abspath(settings.data_dir), name)
+    if len(path.encode()) >= UNIX_PATH_MAX:
+        path = os.path.join(tempfile.gettempdir(), name)
+    return path
 
 
 def _app(settings: Settings) -> Flask:

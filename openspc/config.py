@@ -90,6 +90,7 @@ class Settings:
     backup_keep: int = 7
     backup_schedule: str = "0 2 * * *"
     vacuum_schedule: str = "30 3 * * *"
+    max_request_bytes: int = 2 * 1024 * 1024
 
     @property
     def sqlalchemy_url(self) -> str:

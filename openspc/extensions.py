@@ -7,12 +7,12 @@ from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sock import Sock
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+from openspc.api.documentation import DocumentedApi
 from openspc.auth.client_ip import client_ip
 
 
@@ -24,7 +24,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 cors = CORS()
 jwt = JWTManager()
-api = Api()
+api = DocumentedApi()
 limiter = Limiter(key_func=client_ip, headers_enabled=False)
 socketio = SocketIO()
 sock = Sock()

@@ -191,3 +191,26 @@ def test_serve_refuses_arguments_it_does_not_know(capsys):
         cli.main(["serve", "--workers", "4"])
     assert stopped.value.code == 2
     assert "unrecognized arguments: --workers 4" in capsys.readouterr().err
+
+
+def test_two_instances_on_one_host_each_get_their_own_control_socket(tmp_path, servers):
+    """gunicorn's default control socket is one path per user, so a second ``openspc serve``
+    took over (or broke) the first one's. Each instance has its own, named by its address."""
+    from gunicorn.ctl.client import ControlClient
+
+    first = Server(tmp_path, 1)
+    servers.append(first)
+    first.wait_healthy()  # the first one creates the database
+    second = Server(tmp_path, 2)
+    servers.append(second)
+    second.wait_healthy()
+    for server in (first, second):
+        path = tmp_path / f"gunicorn-127.0.0.1-{server.port}.ctl"
+        assert path.is_socket(), sorted(p.name for p in tmp_path.iterdir())
+        with ControlClient(str(path), timeout=10) as control:
+            listeners = control.send_command("show listeners")["listeners"]
+        assert [listener["address"] for listener in listeners] == [
+            f"http://127.0.0.1:{server.port}"]
+    assert first.stop() == 0
+    assert (tmp_path / f"gunicorn-127.0.0.1-{second.port}.ctl").is_socket()
+    assert requests.get(f"{second.base}/health", timeout=5).status_code == 200

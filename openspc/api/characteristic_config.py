@@ -10,6 +10,7 @@ from flask import jsonify
 from flask.views import MethodView
 
 from openspc.api.blueprint import Blueprint
+from openspc.api.documentation import nullable
 from openspc.api.schemas.config import (
     CharacteristicConfigResponseSchema,
     CharacteristicConfigUpdateSchema,
@@ -29,6 +30,7 @@ blp = Blueprint(
 class CharacteristicConfigItem(MethodView):
     @login_required
     @blp.response(200, CharacteristicConfigResponseSchema)
+    @blp.doc(responses={"200": nullable("CharacteristicConfigResponse")})
     def get(self, char_id):
         """The stored config, or the literal ``null`` when there is none."""
         config = service.get_config(authorize_characteristic(current_user(), char_id, "operator"))

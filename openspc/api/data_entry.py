@@ -12,6 +12,7 @@ from flask.views import MethodView
 
 from openspc import get_settings
 from openspc.api.blueprint import Blueprint
+from openspc.api.documentation import sample_body
 from openspc.api.schemas.samples import (
     BatchEntryRequestSchema,
     BatchEntryResponseSchema,
@@ -36,6 +37,7 @@ class Submit(MethodView):
     @blp.arguments(DataEntryRequestSchema)
     @limiter.limit(lambda: get_settings().rate_limit_data_entry)
     @blp.response(201, DataEntryResponseSchema)
+    @blp.doc(requestBody=sample_body("DataEntryRequest"))
     def post(self, data):
         return service.submit_entry(current_caller(), to_input(data["characteristic_id"], data))
 

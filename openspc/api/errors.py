@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import structlog
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -23,8 +26,41 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, _unhandled)
 
 
+ECHO_CHARS = 100
+"""Longest prefix of an input string an error body repeats."""
+
+ECHO_ITEMS = 25
+"""Most items of an input list or object an error body repeats (a full subgroup)."""
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """An input as an error body may repeat it: a short prefix of long text, the first
+    items of long lists and objects, no deeper than three levels, and valid JSON. A 30 MB
+    string used to come back whole in the 422 body."""
+    if isinstance(value, str):
+        return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no Infinity: 1e400 in a body reads as inf
+    if isinstance(value, list | dict) and depth >= 3:
+        return "…"
+    if isinstance(value, list):
+        return [bounded(item, depth + 1) for item in value[:ECHO_ITEMS]]
+    if isinstance(value, dict):
+        return {bounded(key, 3): bounded(item, depth + 1)
+                for key, item in list(value.items())[:ECHO_ITEMS]}
+    return value
+
+
+def _detail(detail: Any) -> Any:
+    """A 422's items with their inputs bounded; other details as given."""
+    if isinstance(detail, list):
+        return [{**item, "input": bounded(item.get("input"))} if isinstance(item, dict)
+                else item for item in detail]
+    return detail
+
+
 def _api_error(error: ApiError):
-    response = jsonify({"detail": error.detail})
+    response = jsonify({"detail": _detail(error.detail)})
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
@@ -32,7 +68,10 @@ def _api_error(error: ApiError):
 
 def _http_error(error: HTTPException):
     if isinstance(error, PathParamInvalid):
-        response = jsonify({"detail": error.items})
+        response = jsonify({"detail": _detail(error.items)})
+    elif error.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        response = jsonify({"detail": f"Request body larger than {limit} bytes"})
     elif error.code == 429:
         response = jsonify({"error": f"Rate limit exceeded: {error.description}"})
     else:

@@ -1,40 +1,60 @@
-"""App-level routes: ``/``, ``/health`` (database) and ``/ready`` (database and broker)."""
+"""App-level routes: ``/``, ``/health`` (liveness) and ``/ready`` (readiness: database and
+broker)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, jsonify
+from flask import current_app
+from marshmallow import fields
 
 from openspc import get_settings
 from openspc.api.blueprint import Blueprint
+from openspc.api.validation import OneOf, Schema
 from openspc.extensions import db, limiter
 
 blp = Blueprint("health", __name__, description="Service health")
 
 
+class RootSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    docs = fields.String(required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=OneOf(["healthy", "unhealthy"]))
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True, validate=OneOf(["ready", "not_ready"]))
+    checks = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+
+
 @blp.route("/")
 @limiter.exempt
+@blp.response(200, RootSchema)
 def root():
-    return jsonify(name="OpenSPC", version=get_settings().app_version, docs="/docs")
+    return {"name": "OpenSPC", "version": get_settings().app_version, "docs": "/docs"}
 
 
 @blp.route("/health")
 @limiter.exempt
+@blp.response(200, HealthSchema)
 def health():
-    """503 when the database does not answer, so that probes can act on the status alone."""
-    ok = _database_ok()
-    response = jsonify(status="healthy" if ok else "unhealthy")
-    response.status_code = 200 if ok else 503
-    return response
+    """The liveness probe: 200 while the process serves, with the database's state in the
+    body (api.md §20). A 503 here made an orchestrator restart every web process during a
+    database outage, which restarts cannot cure; ``/ready`` is the probe that fails then."""
+    return {"status": "healthy" if _database_ok() else "unhealthy"}
 
 
 @blp.route("/ready")
 @limiter.exempt
+@blp.response(200, ReadinessSchema)
+@blp.alt_response(503, schema=ReadinessSchema, description="Database or broker unavailable")
 def ready():
     checks = {"database": _database_ok(), "broker": _broker_ok()}
-    response = jsonify(status="ready" if all(checks.values()) else "not_ready", checks=checks)
-    response.status_code = 200 if all(checks.values()) else 503
-    return response
+    ready = all(checks.values())
+    return {"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503
 
 
 def _database_ok() -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
+from openspc.api import request_json
 from openspc.api.validation import error_items
 from openspc.errors import ValidationFailed
 
@@ -18,6 +20,11 @@ class ApiParser(FlaskParser):
                 [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
             )
         return super().load_json(req, schema)
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        return request_json.parse(req.get_data(cache=True))
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         raise ValidationFailed(error_items(error.messages, _raw_inputs()))

@@ -7,19 +7,19 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Rule
 
+from openspc.api.validation import error_items, range_error
+
 
 class PathParamInvalid(HTTPException):
     """A path parameter that is not an integer: the reference answers 422, not 404."""
 
     code = 422
 
-    def __init__(self, name: str, value: str):
+    def __init__(self, name: str, value: str,
+                 msg: str = "Input should be a valid integer, unable to parse string as an "
+                            "integer"):
         super().__init__()
-        self.items = [{
-            "type": "int_parsing", "loc": ["path", name],
-            "msg": "Input should be a valid integer, unable to parse string as an integer",
-            "input": value,
-        }]
+        self.items = error_items({"path": {name: [msg]}}, {"path": {name: value}})
 
 
 class LenientIntConverter(BaseConverter):
@@ -32,9 +32,13 @@ class LenientIntConverter(BaseConverter):
 
     def to_python(self, value: str) -> int:
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise PathParamInvalid(self.variable_name, value) from None
+        beyond = range_error(number)
+        if beyond:
+            raise PathParamInvalid(self.variable_name, value, beyond)
+        return number
 
     def to_url(self, value: Any) -> str:
         return str(int(value))

@@ -16,6 +16,7 @@ from flask import request
 from flask.views import MethodView
 
 from openspc.api.blueprint import Blueprint
+from openspc.api.documentation import sample_body
 from openspc.api.schemas.samples import (
     BatchImportRequestSchema,
     BatchImportResultSchema,
@@ -72,6 +73,7 @@ class Samples(MethodView):
     @login_required
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleProcessingResultSchema)
+    @blp.doc(requestBody=sample_body("SampleCreate"))
     def post(self, data):
         """Store a sample and answer its verdict; ``status: "pending"`` when the evaluation
         did not finish within OPENSPC_SAMPLE_WAIT_TIMEOUT or the chart has no limits yet."""
@@ -101,6 +103,7 @@ class SampleItem(MethodView):
     @require_role("supervisor")
     @blp.arguments(SampleUpdateSchema)
     @blp.response(200, SampleProcessingResultSchema)
+    @blp.doc(requestBody=sample_body("SampleUpdate"))
     def put(self, data, sample_id):
         return service.edit_sample(current_user(), sample_id, data)
 

@@ -6,11 +6,12 @@ texts; the ``type`` of each item is recovered from the message it carries.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC
 from typing import Any
 
-from marshmallow import EXCLUDE, fields, validate
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 from marshmallow import Schema as _Schema
 
 _LOCATIONS = {"json": "body", "query": "query", "view_args": "path", "path": "path",
@@ -67,12 +68,97 @@ fields.DateTime.default_error_messages.update(
 _Schema.error_messages = {"type": "Input should be a valid dictionary"}
 
 
+INT_RANGE = (-(2**31), 2**31 - 1)
+"""Integers a field declares (ids, counts, sizes, paging): the INTEGER column of every
+dialect. Beyond it SQLite raised OverflowError and PostgreSQL "integer out of range"."""
+
+JSON_INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers inside free-form values (plant settings, metadata): what orjson writes."""
+
+NUL_MESSAGE = "Value error, text cannot contain NUL (\\x00) characters"
+"""PostgreSQL refuses NUL in text and JSON; it is refused on every dialect alike."""
+
+
+def range_error(value: int, bounds: tuple[int, int] = INT_RANGE) -> str | None:
+    """Pydantic's message for an integer outside ``bounds``, or None when inside."""
+    low, high = bounds
+    if value > high:
+        return f"Input should be less than or equal to {high}"
+    if value < low:
+        return f"Input should be greater than or equal to {low}"
+    return None
+
+
+def storable_text(value: object) -> bool:
+    return not (isinstance(value, str) and "\x00" in value)
+
+
 class Schema(_Schema):
-    """Base schema: unknown fields are ignored, as the reference does."""
+    """Base schema: unknown fields are ignored, as the reference does.
+
+    Every loaded value is also checked for what no database could store (an integer beyond
+    its column, NUL in text), so that no route answers 500 for it: the one place that
+    validates those limits, for path (:mod:`openspc.api.routing`), query and body alike.
+    """
 
     class Meta:
         unknown = EXCLUDE
         ordered = True
+
+    @validates_schema
+    def _storable(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        errors: dict[str, Any] = {}
+        for name, value in data.items():
+            field = self.fields.get(name)
+            if field is None or not _checked(field):
+                continue
+            bounds = INT_RANGE if _declares_integers(field) else JSON_INT_RANGE
+            for path, message in unstorable_values(value, bounds):
+                node = errors
+                for key in [field.data_key or name, *path]:
+                    node = node.setdefault(key, {})
+                node.setdefault("_schema", []).append(message)
+        if errors:
+            raise ValidationError(errors)
+
+
+def _checked(field: fields.Field) -> bool:
+    """Fields whose values are plain data; nested schemas check their own values, and the
+    raw items of a batch are checked one by one (each failing alone)."""
+    inner = field.inner if isinstance(field, fields.List) else field
+    return isinstance(inner, fields.Integer | fields.String | fields.Dict) and not (
+        isinstance(field, fields.List) and isinstance(inner, fields.Dict))
+
+
+def _declares_integers(field: fields.Field) -> bool:
+    inner = field.inner if isinstance(field, fields.List) else field
+    return isinstance(inner, fields.Integer)
+
+
+def unstorable_values(value: Any, bounds: tuple[int, int]) -> list[tuple[list[Any], str]]:
+    """(path, message) of each integer beyond ``bounds`` and each text with NUL in
+    ``value``, walked without recursion (bodies are bounded in depth anyway)."""
+    found = []
+    stack: list[tuple[Any, list[Any]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            message = range_error(item, bounds)
+            if message:
+                found.append((path, message))
+        elif isinstance(item, str):
+            if not storable_text(item):
+                found.append((path, NUL_MESSAGE))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not storable_text(key):
+                    found.append((path, NUL_MESSAGE))
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, [*path, index]) for index, child in enumerate(item))
+    return found
 
 
 class DateTime(fields.DateTime):
@@ -87,6 +173,15 @@ class DateTime(fields.DateTime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class FiniteFloat(fields.Float):
+    """A float written as ``null`` when it is not finite: JSON has no NaN or Infinity, and a
+    quarantined sample (openspc.models.sample.QUARANTINED) may hold such values."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> float | None:
+        number = super()._serialize(value, attr, obj, **kwargs)
+        return number if number is None or math.isfinite(number) else None
 
 
 class Range(validate.Validator):

@@ -13,6 +13,9 @@ from openspc.models.types import Double, UTCDateTime, utcnow
 
 PENDING = "pending"
 EVALUATED = "evaluated"
+QUARANTINED = "quarantine"
+"""A stored sample the evaluator could not judge (its statistics are not finite): kept for
+inspection, left out of charts, limits and rules, so the samples after it are judged."""
 
 
 class Sample(db.Model):
@@ -45,7 +48,8 @@ class Sample(db.Model):
     range_value: Mapped[float | None] = mapped_column(Double)
     std_dev: Mapped[float | None] = mapped_column(Double)
     defect_count: Mapped[int | None] = mapped_column(sa.Integer)
-    sample_size: Mapped[int | None] = mapped_column(sa.Integer)
+    sample_size: Mapped[float | None] = mapped_column(Double)
+    """Units inspected (p, np: whole) or inspection units (u: a positive real)."""
     status: Mapped[str] = mapped_column(sa.String(10), server_default=PENDING, default=PENDING)
     sequence: Mapped[int | None] = mapped_column(sa.Integer)
     limits_version: Mapped[int | None] = mapped_column(sa.Integer)

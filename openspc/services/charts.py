@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from openspc.errors import BadRequest
 from openspc.extensions import db
 from openspc.models import Characteristic, Sample, User, Violation
-from openspc.models.sample import production_order
+from openspc.models.sample import QUARANTINED, production_order
 from openspc.services.display_keys import display_keys
 from openspc.services.limits import (
     BaselineFilter,
@@ -149,7 +149,7 @@ def _chart_samples(
         Sample.is_undersized,
         Sample.defect_count,
         Sample.sample_size,
-    ).where(Sample.char_id == char_id)
+    ).where(Sample.char_id == char_id, Sample.status != QUARANTINED)
     if start_date is None and end_date is None:
         query = query.where(Sample.is_excluded.is_(False))
     if start_date is not None:
@@ -160,11 +160,11 @@ def _chart_samples(
     return list(reversed(db.session.execute(newest).all()))
 
 
-def _nominal_size(chart_type: ChartType, samples: list[sa.Row]) -> int | None:
+def _nominal_size(chart_type: ChartType, samples: list[sa.Row]) -> float | None:
     """The sample size an attribute chart's zone lines are drawn at: the most frequent one."""
     if not chart_type.is_attribute or not samples:
         return None
-    return nominal_size(np.array([row.sample_size or 1 for row in samples], dtype=np.int64))
+    return nominal_size(np.array([row.sample_size or 1 for row in samples], dtype=np.float64))
 
 
 def _points(

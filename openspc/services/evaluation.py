@@ -41,7 +41,7 @@ import structlog
 from openspc import get_settings, metrics
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, Sample, Violation
-from openspc.models.sample import EVALUATED, PENDING, production_order
+from openspc.models.sample import EVALUATED, PENDING, QUARANTINED, production_order
 from openspc.models.types import utcnow
 from openspc.services import outbox
 from openspc.services.bulk import insert_returning_ids, update_by_id
@@ -458,6 +458,11 @@ def _backfill(characteristic: Characteristic, context: Context,
     """Judge pending samples of which one at least is older than the newest judged sample:
     they take their places in production order, and everything from the oldest of them on
     is judged again (:func:`_rejudge_from`), in one pass for the whole chunk."""
+    _, _, quarantined = _judgeable(context, [row for row in rows if not row.is_excluded])
+    update_by_id(Sample, [{"id": sample_id, "status": QUARANTINED} for sample_id in quarantined])
+    rows = [row for row in rows if row.id not in quarantined]
+    if not rows:
+        return NOTHING
     first = characteristic.eval_sequence or 0
     sequences = arrival_sequences(rows, first)
     update_by_id(Sample, [
@@ -519,8 +524,8 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     PostgreSQL submission path, which write the outcome each their own way."""
     sequences = arrival_sequences(rows, sequence)
     rows = sorted(rows, key=lambda row: (row.timestamp, sequences[row.id]))
-    included = [row for row in rows if not row.is_excluded]
-    points = points_of(context, included) if included else None
+    points, included, quarantined = _judgeable(
+        context, [row for row in rows if not row.is_excluded])
     hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
     violations = violation_rows(context, hits)
     if violations:
@@ -535,6 +540,9 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     events: list[outbox.Event] = []
     verdicts = []
     for row in rows:
+        if row.id in quarantined:
+            updates.append({"id": row.id, "status": QUARANTINED})
+            continue
         update = {"id": row.id, "status": EVALUATED, "sequence": sequences[row.id],
                   "limits_version": context.version}
         verdict = Verdict(row, "unknown", by_sample.get(row.id, []))
@@ -545,6 +553,30 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
         updates.append(update)
         verdicts.append(verdict)
     return Judgement(updates, verdicts, events, sequence + len(rows), rows[-1].timestamp)
+
+
+def _judgeable(context: Context, rows: list[Any]) -> tuple[Points | None, list[Any], set[int]]:
+    """The points of the rows that can be judged, those rows, and the ids of the others.
+
+    A row whose point is not finite (stored before ingest refused overflowing statistics,
+    or written by hand) would make every evaluation of its characteristic fail, and every
+    sample after it stay pending: it is quarantined instead, and logged."""
+    if not rows:
+        return None, [], set()
+    try:
+        return points_of(context, rows), rows, set()
+    except SPCError:
+        pass
+    judgeable, quarantined = [], set()
+    for row in rows:
+        try:
+            points_of(context, [row])
+            judgeable.append(row)
+        except SPCError as error:
+            quarantined.add(row.id)
+            log.error("sample_quarantined", characteristic_id=context.characteristic_id,
+                      sample_id=row.id, reason=str(error))
+    return (points_of(context, judgeable) if judgeable else None), judgeable, quarantined
 
 
 def _sample_frames(context: Context, row: Any, zone: str,

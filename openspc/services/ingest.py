@@ -44,6 +44,7 @@ from openspc.services.bulk import insert_returning_ids, insert_rows
 from openspc.services.ownership import get_characteristic_or_404, plant_of_characteristic
 from openspc.services.transaction import transactional
 from openspc.spc import ChartType, SPCError, SubgroupMode, is_undersized, validate_subgroup_size
+from openspc.spc.variables import whole_or_real
 
 if TYPE_CHECKING:
     from openspc.services.evaluation import Evaluation, PointRow, Verdict
@@ -69,7 +70,7 @@ class SampleInput:
     characteristic_id: int
     measurements: Sequence[float] | None = None
     count: int | None = None
-    sample_size: int | None = None
+    sample_size: float | None = None
     timestamp: datetime | None = None
     batch_number: str | None = None
     operator_id: str | None = None
@@ -86,7 +87,7 @@ class SubgroupValues:
     actual_n: int
     is_undersized: bool
     count: int | None = None
-    sample_size: int | None = None
+    sample_size: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,8 @@ def subgroup_values(
     characteristic: Characteristic | SubgroupRules,
     measurements: Sequence[float] | None,
     count: int | None = None,
-    sample_size: int | None = None,
-    np_size: int | None = None,
+    sample_size: float | None = None,
+    np_size: float | None = None,
 ) -> SubgroupValues:
     """Validate one sample's values against its characteristic and compute its statistics.
 
@@ -154,14 +155,11 @@ def subgroup_values(
     except SPCError as error:
         raise BadRequest(f"Invalid input: {error}") from None
     n = len(values)
-    mean = sum(values) / n
-    std_dev = None
-    if n > 1:
-        std_dev = math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1))
+    mean, range_value, std_dev = _statistics(values)
     return SubgroupValues(
         measurements=values,
         mean=mean,
-        range_value=max(values) - min(values) if n > 1 else None,
+        range_value=range_value,
         std_dev=std_dev,
         actual_n=n,
         is_undersized=is_undersized(
@@ -170,12 +168,31 @@ def subgroup_values(
     )
 
 
+def _statistics(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean, range and standard deviation of finite measurements. Each must be a finite
+    double, or no chart, limit or rule could use the sample (and one such row stalled its
+    characteristic's evaluation): a subgroup whose statistics overflow is refused."""
+    n = len(values)
+    try:
+        mean = sum(values) / n
+        range_value = max(values) - min(values) if n > 1 else None
+        std_dev = (math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1))
+                   if n > 1 else None)
+        finite = all(math.isfinite(x) for x in (mean, range_value or 0.0, std_dev or 0.0))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise _invalid("measurements", "the subgroup's mean, range or standard deviation "
+                       "overflows a double", values)
+    return mean, range_value, std_dev
+
+
 def _attribute_values(
     chart: ChartType,
     measurements: Sequence[float] | None,
     count: int | None,
-    sample_size: int | None,
-    np_size: int | None,
+    sample_size: float | None,
+    np_size: float | None,
 ) -> SubgroupValues:
     if measurements is not None:
         raise _invalid(
@@ -190,8 +207,16 @@ def _attribute_values(
         sample_size = 1
     if count < 0:
         raise _invalid("count", "count must be >= 0", count)
-    if sample_size < 1:
+    if chart == ChartType.U:
+        if not sample_size > 0:
+            raise _invalid("sample_size", "sample_size (inspection units) must be > 0",
+                           sample_size)
+    elif not float(sample_size).is_integer():
+        raise _invalid("sample_size", f"sample_size must be a whole number of units for a "
+                       f"{chart.value} chart", sample_size)
+    elif sample_size < 1:
         raise _invalid("sample_size", "sample_size must be >= 1", sample_size)
+    sample_size = whole_or_real(sample_size)
     if chart in (ChartType.P, ChartType.NP) and count > sample_size:
         raise _invalid("count", f"count ({count}) cannot exceed sample_size ({sample_size})",
                        count)
@@ -209,12 +234,13 @@ def _attribute_values(
 
 def np_sample_size(characteristic_id: int) -> int | None:
     """The sample size an np chart is fixed to: that of its first sample (None if none)."""
-    return db.session.execute(
+    size = db.session.execute(
         sa.select(Sample.sample_size)
         .where(Sample.char_id == characteristic_id, Sample.sample_size.is_not(None))
         .order_by(Sample.id)
         .limit(1)
     ).scalar()
+    return None if size is None else int(size)
 
 
 def checked_timestamp(timestamp: datetime | None, now: datetime) -> datetime:

@@ -39,7 +39,7 @@ from openspc.models import (
     User,
     Violation,
 )
-from openspc.models.sample import production_order
+from openspc.models.sample import QUARANTINED, production_order
 from openspc.services import outbox
 from openspc.services.ownership import authorize_characteristic
 from openspc.services.transaction import flush_or_conflict, transactional
@@ -54,6 +54,7 @@ from openspc.spc import (
     point_limits,
     standard_errors,
 )
+from openspc.spc.variables import whole_or_real
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +107,8 @@ def characteristic_for(
     return characteristic
 
 
-def limits_in_force(characteristic: Characteristic, n: int | None = None) -> ControlLimits | None:
+def limits_in_force(characteristic: Characteristic,
+                    n: float | None = None) -> ControlLimits | None:
     """The characteristic's current limits as the engine's :class:`ControlLimits`, or None.
 
     One derivation for every reader (C9): center line = ``stored_center_line``, else the
@@ -126,7 +128,7 @@ def limits_in_force(characteristic: Characteristic, n: int | None = None) -> Con
         if not have_limits:
             return None
         center = (ucl + lcl) / 2.0
-    size = int(n or 1) if chart_type.is_attribute else characteristic.subgroup_size
+    size = whole_or_real(n or 1) if chart_type.is_attribute else characteristic.subgroup_size
     if sigma is None:
         if ucl is None:
             return None
@@ -506,7 +508,7 @@ def after_limits_change(char_id: int) -> None:
 
 
 def _sample_range(char_id: int, window: BaselineFilter) -> list[sa.ColumnElement[bool]]:
-    clauses = [Sample.char_id == char_id]
+    clauses = [Sample.char_id == char_id, Sample.status != QUARANTINED]
     if window.start_date is not None:
         clauses.append(Sample.timestamp >= window.start_date)
     if window.end_date is not None:

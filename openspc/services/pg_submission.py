@@ -197,6 +197,8 @@ def _judge(cursor: Any, locked: _Locked, item: SampleInput
     judgement = evaluation.judge(context, evaluator,
                                  [point_row(locked.sample_id, timestamp, values)],
                                  locked.eval_sequence, store_violations)
+    if not judgement.verdicts:  # quarantined: the general path records it
+        return None
     [update] = judgement.updates
     [verdict] = judgement.verdicts
     sample = sample_columns(item, values, timestamp, now, EVALUATED)

@@ -15,11 +15,11 @@ from openspc.auth.roles import check_plant_role, readable_plant_ids
 from openspc.errors import BadRequest
 from openspc.extensions import db
 from openspc.models import Plant, User, UserPlantRole
+from openspc.services.admins import ensure_an_admin_remains
 from openspc.services.ownership import get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
 
 DUPLICATE_PLANT = "Plant with this name or code already exists"
-DEFAULT_PLANT_CODE = "DEFAULT"
 
 
 def list_plants(user: User, active_only: bool = False) -> list[Plant]:
@@ -67,8 +67,17 @@ def update_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
 
 @transactional
 def delete_plant(plant_id: int) -> None:
-    """Delete a plant and, by cascade, everything under it; never the DEFAULT plant."""
+    """Delete a plant and, by cascade, everything under it (the roles held there too);
+    never the Default plant, nor the last plant where an active admin holds the role."""
     plant = get_plant_or_404(plant_id)
-    if plant.code == DEFAULT_PLANT_CODE:
+    if plant.id == default_plant_id():
         raise BadRequest("Cannot delete the Default plant")
     db.session.delete(plant)
+    ensure_an_admin_remains()
+
+
+def default_plant_id() -> int:
+    """The Default plant is the first plant, created by the initial migration. Its code and
+    name may be changed, so it is known by its identity: being undeletable, it keeps the
+    lowest id."""
+    return db.session.execute(sa.select(sa.func.min(Plant.id))).scalar_one()

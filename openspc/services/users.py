@@ -14,6 +14,7 @@ from openspc.auth.passwords import hash_password
 from openspc.errors import BadRequest, NotFound
 from openspc.extensions import db
 from openspc.models import User, UserPlantRole
+from openspc.services.admins import ensure_an_admin_remains
 from openspc.services.auth import revoke_all_refresh_tokens
 from openspc.services.ownership import get_or_404, get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
@@ -56,9 +57,11 @@ def update_user(user_id: int, changes: dict[str, Any]) -> User:
             user.hashed_password = hash_password(value)
         else:
             setattr(user, field, value)
+    flush_or_conflict(DUPLICATE_USER)
+    if changes.get("is_active") is False:
+        ensure_an_admin_remains()
     if "password" in changes or changes.get("is_active") is False:
         revoke_all_refresh_tokens(user.id)
-    flush_or_conflict(DUPLICATE_USER)
     return user
 
 
@@ -69,6 +72,7 @@ def deactivate_user(caller: User, user_id: int) -> None:
         raise BadRequest("Cannot deactivate your own account")
     user = get_user(user_id)
     user.is_active = False
+    ensure_an_admin_remains()
     revoke_all_refresh_tokens(user.id)
 
 
@@ -93,7 +97,7 @@ def assign_role(user_id: int, plant_id: int, role: str) -> User:
         user.plant_roles.append(UserPlantRole(plant_id=plant_id, role=role))
     else:
         existing.role = role
-    db.session.flush()
+    ensure_an_admin_remains()
     db.session.refresh(user)
     return user
 
@@ -110,3 +114,4 @@ def remove_role(caller: User, user_id: int, plant_id: int) -> None:
     if user_id == caller.id and assignment.role == "admin":
         raise BadRequest("Cannot remove your own admin role")
     db.session.delete(assignment)
+    ensure_an_admin_remains()

@@ -16,35 +16,40 @@ import numpy as np
 from .charts import ChartType, ControlLimits, SigmaMethod, require_sigma
 from .errors import SPCError
 from .subgroups import check_finite
-from .variables import nominal_size
+from .variables import nominal_size, whole_or_real
 
 Counts = Sequence[float] | np.ndarray
 
 
-def _as_counts(values: Counts | float, name: str, minimum: int) -> np.ndarray:
+def _as_counts(values: Counts | float, name: str, minimum: int,
+               whole: bool = True) -> np.ndarray:
+    """Finite values ≥ ``minimum``, whole unless ``whole`` is False (then > 0: the
+    inspection units of a u chart are a positive real, an area, a length or a time)."""
     array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if array.size == 0:
         raise SPCError(f"no {name} given")
     check_finite(array, name)
-    if (array < minimum).any():
-        index = int(np.argmax(array < minimum))
+    below = array <= 0 if not whole else array < minimum
+    if below.any():
+        index = int(np.argmax(below))
         adjective = "negative" if minimum == 0 else "non-positive"
         raise SPCError(f"{adjective} {name[:-1]} at position {index}: {array[index]:g}")
-    if (array != np.floor(array)).any():
+    if whole and (array != np.floor(array)).any():
         index = int(np.argmax(array != np.floor(array)))
         raise SPCError(f"{name[:-1]} at position {index} is not a whole number: {array[index]:g}")
     return array
 
 
 def validate_counts(
-    counts: Counts, sizes: Counts | float | None, bounded: bool
+    counts: Counts, sizes: Counts | float | None, bounded: bool, whole_sizes: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check counts (≥ 0, whole) and sizes (≥ 1, whole); ``bounded`` adds count ≤ size (p, np).
 
     Sizes may be a scalar (constant size) or one per sample; None means 1 (c chart).
     """
     counts = _as_counts(counts, "counts", 0)
-    sizes = np.ones_like(counts) if sizes is None else _as_counts(sizes, "sizes", 1)
+    sizes = (np.ones_like(counts) if sizes is None
+             else _as_counts(sizes, "sizes", 1, whole=whole_sizes))
     if sizes.size == 1 and counts.size > 1:
         sizes = np.full_like(counts, sizes[0])
     if sizes.size != counts.size:
@@ -63,7 +68,8 @@ def attribute_statistic(
 ) -> np.ndarray:
     """The plotted value: p̂ = d/n (p), d (np), c (c), c/n (u)."""
     chart_type = ChartType(chart_type)
-    counts, sizes = validate_counts(counts, sizes, chart_type in (ChartType.P, ChartType.NP))
+    counts, sizes = validate_counts(counts, sizes, chart_type in (ChartType.P, ChartType.NP),
+                                    whole_sizes=chart_type != ChartType.U)
     if chart_type in (ChartType.P, ChartType.U):
         return counts / sizes
     if chart_type.is_attribute:
@@ -120,9 +126,9 @@ def c_limits(counts: Counts) -> ControlLimits:
     return _limits(ChartType.C, c_bar, math.sqrt(c_bar), 1, counts.size, SigmaMethod.POISSON)
 
 
-def u_limits(counts: Counts, sizes: Counts | float, n: int | None = None) -> ControlLimits:
+def u_limits(counts: Counts, sizes: Counts | float, n: float | None = None) -> ControlLimits:
     """u chart: ū = Σc/Σn; ``n`` (default: most frequent size) sets the reported UCL/LCL."""
-    counts, sizes = validate_counts(counts, sizes, bounded=False)
+    counts, sizes = validate_counts(counts, sizes, bounded=False, whole_sizes=False)
     u_bar = float(counts.sum() / sizes.sum())
-    nominal = nominal_size(sizes.astype(np.int64)) if n is None else int(n)
+    nominal = nominal_size(sizes) if n is None else whole_or_real(n)
     return _limits(ChartType.U, u_bar, math.sqrt(u_bar), nominal, counts.size, SigmaMethod.POISSON)

@@ -81,8 +81,8 @@ def _sizes(limits: ControlLimits, sizes: Array | float | None, count: int) -> np
     sizes = np.asarray(sizes, dtype=np.float64)
     sizes = np.full(count, float(sizes)) if sizes.ndim == 0 else sizes.ravel()
     check_finite(sizes, "sizes")
-    if (sizes < 1).any():
-        raise SPCError(f"non-positive size at position {int(np.argmax(sizes < 1))}")
+    if (sizes <= 0).any():
+        raise SPCError(f"non-positive size at position {int(np.argmax(sizes <= 0))}")
     return sizes
 
 
@@ -159,7 +159,8 @@ def attribute_points(
         raise SPCError(f"attribute_points needs an attribute chart, not {limits.chart_type}")
     if sizes is None and limits.chart_type == ChartType.NP:
         sizes = float(limits.n)
-    counts, sizes = validate_counts(counts, sizes, limits.chart_type in (ChartType.P, ChartType.NP))
+    counts, sizes = validate_counts(counts, sizes, limits.chart_type in (ChartType.P, ChartType.NP),
+                                    whole_sizes=limits.chart_type != ChartType.U)
     if limits.chart_type == ChartType.NP and (sizes != limits.n).any():
         index = int(np.argmax(sizes != limits.n))
         raise SPCError(

@@ -30,10 +30,17 @@ from .subgroups import SubgroupStats, check_finite, subgroup_stats
 Subgroups = Sequence[Sequence[float]] | np.ndarray
 
 
-def nominal_size(sizes: np.ndarray) -> int:
-    """The most frequent subgroup size (the largest one on ties)."""
+def nominal_size(sizes: np.ndarray) -> float:
+    """The most frequent subgroup size (the largest one on ties): an int when whole, as every
+    size is but the inspection units of a u chart, which may be fractional."""
     values, counts = np.unique(sizes, return_counts=True)
-    return int(values[counts == counts.max()].max())
+    return whole_or_real(values[counts == counts.max()].max())
+
+
+def whole_or_real(size: float) -> float:
+    """A size as an int when it is whole (the common case, kept exact on the wire)."""
+    size = float(size)
+    return int(size) if size.is_integer() else size
 
 
 def _within_subgroups(stats: SubgroupStats) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Celery wiring in Flask's pattern: every task runs inside the app context."""
+"""Celery wiring in Flask's pattern: every task runs inside the app context, and a task
+whose database connection fails is retried with a backoff (the broker keeps it meanwhile)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import structlog
 from celery import Task
 from celery.schedules import crontab
 from flask import Flask, current_app, has_app_context
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from openspc.config import Settings
 from openspc.extensions import celery
+
+log = structlog.get_logger(__name__)
 
 TASK_MODULES = ["openspc.tasks.maintenance", "openspc.tasks.evaluation"]
 
@@ -27,6 +31,13 @@ def celery_init_app(app: Flask) -> None:
                 structlog.contextvars.bind_contextvars(task_id=self.request.id, task=self.name)
                 try:
                     return self.run(*args, **kwargs)
+                except DBAPIError as error:
+                    if self.request.is_eager or not lost_connection(error):
+                        raise
+                    log.warning("task_database_unavailable", retry=self.request.retries + 1,
+                                error=type(error.orig).__name__)
+                    raise self.retry(exc=error, countdown=retry_delay(self.request.retries),
+                                     max_retries=MAX_RETRIES) from None
                 finally:
                     structlog.contextvars.unbind_contextvars("task_id", "task")
 
@@ -46,6 +57,22 @@ def celery_init_app(app: Flask) -> None:
     app.extensions["celery"] = celery
     for module in TASK_MODULES:
         __import__(module)
+
+
+MAX_RETRIES = 6
+"""Retries of a task whose database connection failed: after 1, 2, 4, 8, 16 and 32 s (about
+a minute in all), then it fails and beat's sweepers take over."""
+
+
+def retry_delay(retries: int) -> int:
+    """Seconds before retry number ``retries + 1``: doubling, from one second."""
+    return 2 ** retries
+
+
+def lost_connection(error: DBAPIError) -> bool:
+    """A refused or dropped database connection (a restart, a network cut, a failover), as
+    opposed to a bug: the unit of work rolled back and running it again is the cure."""
+    return isinstance(error, OperationalError) or error.connection_invalidated
 
 
 def _forget_connections() -> None:

@@ -4,7 +4,10 @@ def test_health_reports_a_working_database(client):
     assert response.json == {"status": "healthy"}
 
 
-def test_health_is_503_when_the_database_is_gone(app, client, tmp_path):
+def test_health_stays_200_when_the_database_is_gone_and_ready_is_503(app, client, tmp_path):
+    """/health is the liveness probe (api.md §20: 200 always, the status in the body): a
+    database outage must not make an orchestrator restart every web process. /ready is the
+    readiness probe and answers 503."""
     from openspc.extensions import db
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
@@ -12,8 +15,11 @@ def test_health_is_503_when_the_database_is_gone(app, client, tmp_path):
     (tmp_path / "openspc.db").unlink()
     (tmp_path / "openspc.db").mkdir()
     response = client.get("/health")
-    assert response.status_code == 503
+    assert response.status_code == 200
     assert response.json == {"status": "unhealthy"}
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json == {"status": "not_ready", "checks": {"database": False, "broker": True}}
 
 
 def test_unknown_path_has_the_reference_body(client):

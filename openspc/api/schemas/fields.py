@@ -7,7 +7,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+from openspc.api.errors import bounded
 from openspc.api.validation import DateTime
+from openspc.spc.variables import whole_or_real
 
 INVALID_DATETIME = "Input should be a valid datetime"
 
@@ -47,6 +49,17 @@ class Int(fields.Integer):
         return super()._validated(value)
 
 
+class Size(fields.Float):
+    """A sample size: whole units inspected (p, np) or inspection units, a positive real
+    (u: area, length, time). Written as an int when whole, as the reference wrote sizes."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> float | None:
+        return None if value is None else whole_or_real(value)
+
+
 class TaggedUnion(fields.Field):
     """A pydantic discriminated union: the ``tag`` key picks the schema (api.md §S config).
 
@@ -69,7 +82,7 @@ class TaggedUnion(fields.Field):
         if not isinstance(kind, str) or kind not in self.choices:
             expected = ", ".join(f"'{choice}'" for choice in self.choices)
             raise ValidationError(
-                f"Input tag '{kind}' found using '{self.tag}' does not match any of the "
+                f"Input tag '{bounded(kind)}' found using '{self.tag}' does not match any of the "
                 f"expected tags: {expected}"
             )
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validates_schema
 
 from openspc.api.schemas.characteristics import CharacteristicResponseSchema
-from openspc.api.schemas.fields import Int, Timestamp
+from openspc.api.schemas.fields import Int, Size, Timestamp
 from openspc.api.validation import OneOf, Range, Schema
 from openspc.services.characteristics import SUBGROUP_MODES
 
@@ -115,7 +115,7 @@ class ChartSampleSchema(Schema):
     display_key = fields.String()
     moving_range = fields.Float(allow_none=True)
     count = fields.Integer(metadata={"description": "attribute charts only"})
-    sample_size = fields.Integer(allow_none=True, metadata={"description": "attribute charts only"})
+    sample_size = Size(allow_none=True, metadata={"description": "attribute charts only"})
 
 
 class SpecLimitsSchema(Schema):
