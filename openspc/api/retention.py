@@ -13,6 +13,7 @@ from flask import jsonify
 
 from openspc import get_settings
 from openspc.api.blueprint import Blueprint
+from openspc.api.documentation import nullable
 from openspc.api.schemas.retention import (
     ActivityQuerySchema,
     EffectiveRetentionResponseSchema,
@@ -52,6 +53,7 @@ def _readable_plant(plant_id: int) -> None:
 @login_required
 @blp.arguments(PlantQuerySchema, location="query")
 @blp.response(200, RetentionPolicyResponseSchema)
+@blp.doc(responses={"200": nullable("RetentionPolicyResponse")})
 def get_default(query: dict[str, Any]):
     """The plant's default policy, or ``null`` (its data is kept forever)."""
     _readable_plant(query["plant_id"])
@@ -70,6 +72,7 @@ def set_default(query: dict[str, Any], body: dict[str, Any]):
 @blp.route("/hierarchy/<int:hierarchy_id>", methods=["GET"])
 @login_required
 @blp.response(200, RetentionPolicyResponseSchema)
+@blp.doc(responses={"200": nullable("RetentionPolicyResponse")})
 def get_node_policy(hierarchy_id: int):
     authorize_node(current_user(), hierarchy_id, "operator")
     return _policy_or_null(service.get_node_policy(hierarchy_id)[1])
@@ -93,6 +96,7 @@ def delete_node_policy(hierarchy_id: int):
 @blp.route("/characteristic/<int:characteristic_id>", methods=["GET"])
 @login_required
 @blp.response(200, RetentionPolicyResponseSchema)
+@blp.doc(responses={"200": nullable("RetentionPolicyResponse")})
 def get_characteristic_policy(characteristic_id: int):
     authorize_characteristic(current_user(), characteristic_id, "operator")
     return _policy_or_null(service.get_characteristic_policy(characteristic_id)[1])
