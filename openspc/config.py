@@ -84,6 +84,7 @@ class Settings:
     port: int = 8000
     data_dir: str = "."
     pending_sweep_seconds: int = 30
+    refresh_reuse_seconds: float = 10.0
 
     @property
     def sqlalchemy_url(self) -> str:

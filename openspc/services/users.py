@@ -14,7 +14,7 @@ from openspc.auth.passwords import hash_password
 from openspc.errors import BadRequest, NotFound
 from openspc.extensions import db
 from openspc.models import User, UserPlantRole
-from openspc.services.auth import revoke_all_refresh_tokens
+from openspc.services.auth import end_all_sessions
 from openspc.services.ownership import get_or_404, get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
 
@@ -57,7 +57,7 @@ def update_user(user_id: int, changes: dict[str, Any]) -> User:
         else:
             setattr(user, field, value)
     if "password" in changes or changes.get("is_active") is False:
-        revoke_all_refresh_tokens(user.id)
+        end_all_sessions(user.id)
     flush_or_conflict(DUPLICATE_USER)
     return user
 
@@ -69,7 +69,7 @@ def deactivate_user(caller: User, user_id: int) -> None:
         raise BadRequest("Cannot deactivate your own account")
     user = get_user(user_id)
     user.is_active = False
-    revoke_all_refresh_tokens(user.id)
+    end_all_sessions(user.id)
 
 
 @transactional

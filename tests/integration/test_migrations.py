@@ -129,8 +129,8 @@ def test_mssql_offline_sql_renders_every_table(tmp_path):
     assert "FLOAT(" not in sql, "plain FLOAT is float(53), double precision, on SQL Server"
     assert re.search(r"CREATE TABLE measurement \([^;]*FOREIGN KEY\(sample_id\) REFERENCES "
                      r"sample \(id\) ON DELETE CASCADE", sql), "0004 changes PostgreSQL only"
-    doubles = sql.split("-- Running upgrade 0001 -> 0002")
-    assert len(doubles) == 2 and "ALTER" not in doubles[1], "0002 changes MySQL/MariaDB only"
+    doubles = sql.split("-- Running upgrade 0001 -> 0002")[1].split("-- Running upgrade 0002")[0]
+    assert "ALTER" not in doubles, "0002 changes MySQL/MariaDB only"
     assert sql.rstrip().endswith("GO")
 
 
@@ -178,14 +178,15 @@ def _store_floats() -> dict[tuple[str, str], float]:
 
 
 def _read_floats() -> dict[tuple[str, str], float]:
-    """Every floating-point attribute of every model, loaded by a new session."""
+    """Every floating-point column of every table, read by a new session (only those columns:
+    the other columns of a model may not exist at an older revision)."""
     db.session.remove()
     read = {}
-    for mapper in db.Model.registry.mappers:
-        table = mapper.local_table
-        for row in db.session.execute(sa.select(mapper.class_)).scalars():
-            for column in _float_columns(table):
-                read[table.name, column.name] = getattr(row, column.key)
+    for table in db.metadata.tables.values():
+        columns = _float_columns(table)
+        for row in db.session.execute(sa.select(*columns)) if columns else ():
+            for column, value in zip(columns, row, strict=True):
+                read[table.name, column.name] = value
     db.session.remove()
     return read
 
