@@ -2,10 +2,11 @@
 
 The reference's web app restores its session with ``POST /auth/refresh`` on every page load,
 twice at once under React StrictMode, from two tabs or through a retrying proxy: requests
-milliseconds apart with the same cookie. Two shapes serve them here: one gunicorn process
-with 8 threads on SQLite, and two gunicorn processes of 8 threads each on one PostgreSQL
-database, with the requests of a burst alternating between the two processes. Every refresh
-of a burst must answer 200 with a cookie that works for the next refresh, and a reuse after
+milliseconds apart with the same cookie. They are served here by one gunicorn process with
+8 threads on SQLite, and by two gunicorn processes of 8 threads each on one PostgreSQL
+database, then on one MariaDB database (whose repeatable read the locking reads must see
+past), the requests of a burst alternating between the two processes. Every refresh of a
+burst must answer 200 with a cookie that works for the next refresh, and a reuse after
 ``OPENSPC_REFRESH_REUSE_SECONDS`` must still revoke the family (thief and owner both fail).
 """
 
@@ -51,8 +52,9 @@ class Servers:
 @contextlib.contextmanager
 def _database(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     """An app on a migrated database of ``dialect``, inside its app context."""
-    if dialect == "postgresql":
-        with migrated_app(request.getfixturevalue("postgres"), DATABASE, tmp_path) as app:
+    if dialect != "sqlite":
+        server = request.getfixturevalue("postgres" if dialect == "postgresql" else dialect)
+        with migrated_app(server, DATABASE, tmp_path) as app:
             yield app
         return
     shutil.copy(request.getfixturevalue("migrated_template"), tmp_path / "openspc.db")
@@ -63,8 +65,8 @@ def _database(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         db.engine.dispose()
 
 
-@pytest.fixture(scope="module", params=[("sqlite", 1), ("postgresql", 2)],
-                ids=["sqlite-1-process", "postgresql-2-processes"])
+@pytest.fixture(scope="module", params=[("sqlite", 1), ("postgresql", 2), ("mariadb", 2)],
+                ids=["sqlite-1-process", "postgresql-2-processes", "mariadb-2-processes"])
 def servers(request, tmp_path_factory) -> Iterator[Servers]:
     dialect, process_count = request.param
     tmp_path = tmp_path_factory.mktemp(f"refresh-{dialect}")
