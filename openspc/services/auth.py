@@ -83,10 +83,13 @@ def rotate(refresh_token: str | None, client_address: str) -> Session:
 def _rotate(jti: str, user_id: int, client_address: str) -> Session:
     now = utcnow()
     successor = RefreshClaims.new(user_id)
+    # By primary key alone: given the user id too, MariaDB scanned the user's index with
+    # next-key locks, and the winner's insert of the successor then deadlocked with the
+    # waiting losers. A token of another user (a forged jti) rolls back below.
     rotated = db.session.execute(
         sa.update(RefreshToken)
-        .where(RefreshToken.jti == jti, RefreshToken.user_id == user_id,
-               RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.jti == jti, RefreshToken.rotated_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
         .values(rotated_at=now, replaced_by=successor.jti)
     ).rowcount == 1
     stored = _locked_token(jti)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import jwt
 import pytest
 import sqlalchemy as sa
-from flask_jwt_extended import create_access_token
+from flask_jwt_extended import create_access_token, create_refresh_token
 
 from openspc.auth.passwords import verify_password
 from openspc.extensions import db
@@ -409,3 +409,17 @@ def test_change_password_ends_every_access_token_and_hands_the_caller_a_new_sess
     assert renewed.status_code == 200
     assert bare.get(ME, headers={
         "Authorization": f"Bearer {renewed.json['access_token']}"}).status_code == 200
+
+
+def test_a_token_of_another_user_naming_a_jti_rotates_nothing(bare, alice, factory):
+    """Rotation looks the token up by ``jti`` alone; one whose ``sub`` is not the token's
+    owner is refused and its rotation rolled back."""
+    token = refresh_cookie(login(bare))
+    jti = jwt.decode(token, SECRET, algorithms=["HS256"])["jti"]
+    bob = factory.user(username="bob")
+    forged = create_refresh_token(identity=str(bob.id), additional_claims={"jti": jti})
+    response = bare.post(REFRESH, headers=with_cookie(forged))
+    assert (response.status_code, response.json) == (
+        401, {"detail": "Invalid or expired refresh token"})
+    assert [(t.rotated_at, t.revoked_at) for t in stored_tokens(alice.id)] == [(None, None)]
+    assert bare.post(REFRESH, headers=with_cookie(token)).status_code == 200
