@@ -124,6 +124,9 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=7),
         "JWT_TOKEN_LOCATION": ["headers"],
+        # No random "csrf" claim (tokens never travel in flask-jwt-extended's cookies): a
+        # refresh token is then the same JWT each time it is encoded from its stored claims.
+        "JWT_COOKIE_CSRF_PROTECT": False,
         "RATELIMIT_ENABLED": not settings.dev_mode,
         "RATELIMIT_DEFAULT": settings.rate_limit_default or None,
         # Redis down: keep serving (counting in memory) rather than refuse every request.

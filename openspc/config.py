@@ -91,6 +91,7 @@ class Settings:
     backup_schedule: str = "0 2 * * *"
     vacuum_schedule: str = "30 3 * * *"
     max_request_bytes: int = 2 * 1024 * 1024
+    refresh_reuse_seconds: float = 10.0
 
     @property
     def sqlalchemy_url(self) -> str:

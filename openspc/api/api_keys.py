@@ -3,10 +3,13 @@
 Extensions: ``permissions`` (``{"characteristics": "all" | [ids]}``) can be set on create and
 update and is returned in every response (the reference fixed it to ``"all"``); ``expires_at``
 can also be changed by PATCH. ``rate_limit_per_minute`` is enforced (``openspc.auth.dual``).
+A key cannot be created already expired (422), and an admin's revocation is final
+(``revoked_at``; PATCH cannot re-enable the key).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -37,9 +40,16 @@ class PermissionsSchema(Schema):
     characteristics = CharacteristicScope(required=True)
 
 
+def in_the_future(value: datetime) -> None:
+    """A key created already expired could never be used (pydantic's ``FutureDatetime``)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if aware <= datetime.now(UTC):
+        raise ValidationError("Input should be in the future")
+
+
 class APIKeyCreate(Schema):
     name = fields.String(required=True, validate=Length(1, 255))
-    expires_at = DateTime(allow_none=True, load_default=None)
+    expires_at = DateTime(allow_none=True, load_default=None, validate=in_the_future)
     rate_limit_per_minute = fields.Integer(load_default=60, validate=Range(1, 1000))
     permissions = fields.Nested(PermissionsSchema, load_default=None)
 
@@ -61,6 +71,7 @@ class APIKeyResponse(Schema):
     rate_limit_per_minute = fields.Integer()
     is_active = fields.Boolean()
     permissions = fields.Dict()
+    revoked_at = DateTime(allow_none=True)
 
 
 class APIKeyCreateResponse(APIKeyResponse):

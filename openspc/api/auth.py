@@ -17,6 +17,7 @@ from openspc import get_settings
 from openspc.api.blueprint import Blueprint
 from openspc.api.users import UserWithRolesResponse
 from openspc.api.validation import Length, Schema
+from openspc.auth.client_ip import client_ip
 from openspc.auth.current import current_user
 from openspc.auth.roles import require_role
 from openspc.errors import Unauthorized
@@ -75,12 +76,14 @@ def login(body: dict[str, Any]):
 @limiter.limit(lambda: get_settings().rate_limit_refresh)
 @blp.response(200, TokenResponse)
 def refresh():
-    """Rotate: the presented refresh token is revoked and a new one set (Max-Age 7 days).
+    """Rotate: the presented refresh token is replaced by a new one (Max-Age 7 days). The same
+    cookie presented again within OPENSPC_REFRESH_REUSE_SECONDS gets the same new token; later,
+    the whole session is revoked (``openspc.services.auth``).
 
     On failure the cookie is cleared (the reference meant to, but its framework dropped it).
     """
     try:
-        session = service.rotate(request.cookies.get(COOKIE_NAME))
+        session = service.rotate(request.cookies.get(COOKIE_NAME), client_ip())
     except Unauthorized as error:
         error.headers["Set-Cookie"] = CLEAR_COOKIE
         raise
@@ -91,8 +94,9 @@ def refresh():
 @blp.route("/logout", methods=["POST"])
 @blp.response(200, MessageResponse)
 def logout():
-    """Revoke the presented refresh token and clear the cookie. Needs no access token, as in
-    the reference, so a user who must change their password can always log out."""
+    """End the presented refresh token's session (its family and the user's access tokens)
+    and clear the cookie. Needs no access token, as in the reference, so a user who must
+    change their password can always log out."""
     service.logout(request.cookies.get(COOKIE_NAME))
     response = jsonify(message="Logged out successfully")
     response.headers.add("Set-Cookie", CLEAR_COOKIE)
@@ -111,9 +115,13 @@ def me():
 @blp.arguments(ChangePasswordRequest)
 @blp.response(200, MessageResponse)
 def change_password(body: dict[str, Any]):
-    """Also revokes every refresh token of the user, so other sessions must log in again."""
-    service.change_password(current_user(), body["current_password"], body["new_password"])
-    return {"message": "Password changed successfully"}
+    """Also ends every session of the user, so other devices must log in again. The caller
+    gets a new refresh cookie: its access token is refused from now on, and the web app's
+    refresh-and-retry on a 401 picks up the new session without a new login."""
+    session = service.change_password(
+        current_user(), body["current_password"], body["new_password"])
+    response = jsonify(message="Password changed successfully")
+    return _with_refresh_cookie(response, session.refresh_token, SESSION_MAX_AGE)
 
 
 def _with_refresh_cookie(response: Response, token: str, max_age: int) -> Response:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
+import redis
 import structlog
 from flask import Flask, current_app, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -12,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from openspc.api.routing import PathParamInvalid
 from openspc.errors import ApiError
-from openspc.extensions import db
+from openspc.extensions import db, limiter
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +75,8 @@ def _http_error(error: HTTPException):
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         response = jsonify({"detail": f"Request body larger than {limit} bytes"})
     elif error.code == 429:
-        response = jsonify({"error": f"Rate limit exceeded: {error.description}"})
+        response = jsonify({"detail": f"Rate limit exceeded: {error.description}"})
+        response.headers["Retry-After"] = str(_seconds_until_retry(error))
     else:
         detail = _HTTP_TEXT.get(error.code) or error.name
         response = jsonify({"detail": detail})
@@ -82,6 +85,22 @@ def _http_error(error: HTTPException):
         allowed = error.get_headers()
         response.headers.extend([h for h in allowed if h[0] == "Allow"])
     return response
+
+
+def _seconds_until_retry(error: HTTPException) -> int:
+    """Seconds until the breached window ends: given by the raiser (the per-key limit), else
+    read from Flask-Limiter's breached route limit. If its storage (Redis) cannot say, the
+    whole window, which is never too early."""
+    given = getattr(error, "retry_after", None)
+    if isinstance(given, int):
+        return max(1, given)
+    breached = limiter.current_limit
+    if breached is None:
+        return 1
+    try:
+        return max(1, math.ceil(breached.window.reset_time - time.time()))
+    except redis.RedisError:
+        return breached.limit.limit.get_expiry()
 
 
 def _database_error(error: DBAPIError):

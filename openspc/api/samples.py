@@ -32,7 +32,7 @@ from openspc.api.schemas.samples import (
     plain_submission,
     to_input,
 )
-from openspc.auth.current import bearer_user_id, current_user
+from openspc.auth.current import bearer_access_token, current_user
 from openspc.auth.roles import login_required, require_role
 from openspc.services import pg_submission
 from openspc.services import samples as service
@@ -50,10 +50,10 @@ def direct_submission(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if pg_submission.available():
-            user_id = bearer_user_id()
+            access = bearer_access_token()
             item = plain_submission(request.get_json(silent=True))
-            if user_id is not None and item is not None:
-                result = service.create_sample_direct(user_id, item)
+            if access is not None and item is not None:
+                result = service.create_sample_direct(access.user_id, access.version, item)
                 if result is not None:
                     return _RESULT.dump(result), 201
         return view(*args, **kwargs)

@@ -28,6 +28,7 @@ _TYPES = [
     (re.compile(r"^Input should be a valid list"), "list_type"),
     (re.compile(r"^Input should be a valid dictionary"), "dict_type"),
     (re.compile(r"^Input should be a valid datetime"), "datetime_from_date_parsing"),
+    (re.compile(r"^Input should be in the future"), "datetime_future"),
     (re.compile(r"^Input should be greater than or equal to"), "greater_than_equal"),
     (re.compile(r"^Input should be less than or equal to"), "less_than_equal"),
     (re.compile(r"^Input should be greater than"), "greater_than"),

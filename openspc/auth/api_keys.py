@@ -67,7 +67,8 @@ def find_valid_key(key: str, now: datetime | None = None) -> ApiKey | None:
     for row in candidates:
         if not hmac.compare_digest(row.key_hash, wanted):
             continue
-        if not row.is_active or (row.expires_at is not None and row.expires_at <= now):
+        if (not row.is_active or row.revoked_at is not None
+                or (row.expires_at is not None and row.expires_at <= now)):
             return None
         return row
     return None

@@ -7,6 +7,8 @@ caller learns nothing about which keys exist.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -72,14 +74,16 @@ def enforce_api_key_rate_limit(api_key: ApiKey) -> None:
         return
     item = RateLimitItemPerMinute(api_key.rate_limit_per_minute)
     try:
-        allowed = limiter.limiter.hit(item, "api_key", api_key.id)
+        if limiter.limiter.hit(item, "api_key", api_key.id):
+            return
+        window_ends = limiter.limiter.get_window_stats(item, "api_key", api_key.id).reset_time
     except redis.RedisError:
         # As the route limits do while Redis is down: serve rather than refuse a device's
         # measurements for want of a counter.
         log.warning("api_key_rate_limit_unavailable", api_key_id=api_key.id)
         return
-    if not allowed:
-        raise TooManyRequests(description=str(item))
+    raise TooManyRequests(description=str(item),
+                          retry_after=max(1, math.ceil(window_ends - time.time())))
 
 
 def check_api_key_permission(api_key: ApiKey | None, characteristic_id: int) -> None:

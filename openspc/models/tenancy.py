@@ -41,6 +41,9 @@ class User(db.Model):
     must_change_password: Mapped[bool] = mapped_column(
         sa.Boolean, server_default=sa.false(), default=False
     )
+    token_version: Mapped[int] = mapped_column(sa.Integer, server_default="0", default=0)
+    """Carried by every access token as ``ver``; raising it (logout, password change, a
+    stolen refresh token) ends every access token issued before."""
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=sa.func.now(), default=utcnow
     )
@@ -74,7 +77,10 @@ class UserPlantRole(db.Model):
 
 
 class RefreshToken(db.Model):
-    """One issued refresh token; rotation revokes it, and reuse of a revoked one revokes all."""
+    """One issued refresh token. A login starts a family (``family_id`` = the first token's
+    ``jti``); each rotation marks the token ``rotated_at`` and names its ``replaced_by``;
+    logout, a password change or a reuse after the grace interval set ``revoked_at`` on the
+    whole family."""
 
     __tablename__ = "refresh_token"
 
@@ -82,8 +88,14 @@ class RefreshToken(db.Model):
     user_id: Mapped[int] = mapped_column(
         sa.ForeignKey("user.id", ondelete="CASCADE"), index=True
     )
+    family_id: Mapped[str] = mapped_column(
+        sa.String(36), index=True,
+        default=lambda context: context.get_current_parameters()["jti"],
+    )
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replaced_by: Mapped[str | None] = mapped_column(sa.String(36))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -108,3 +120,5 @@ class ApiKey(db.Model):
     )
     is_active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true(), default=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set by an admin's revocation, which is final: such a key is never active again."""

@@ -1,10 +1,11 @@
 """Who may open a realtime connection and which characteristics they may follow.
 
 The token is checked like the REST routes (signature, expiry, ``type == "access"``, the user
-exists and is active), which is stricter than the reference's socket. Subscriptions are
-plant-scoped like every read: operator or higher at the characteristic's plant, admin
-anywhere = everywhere. Each check releases its database session at once, because a socket
-lives much longer than a request and must not hold a pooled connection.
+exists and is active, the token's version is the user's, so a token ended by logout or a
+password change opens no socket), which is stricter than the reference's socket.
+Subscriptions are plant-scoped like every read: operator or higher at the characteristic's
+plant, admin anywhere = everywhere. Each check releases its database session at once,
+because a socket lives much longer than a request and must not hold a pooled connection.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from flask_jwt_extended import decode_token
-from jwt import PyJWTError
 
+from openspc.auth.current import verified_access_token
 from openspc.auth.roles import has_role_anywhere, readable_plant_ids
 from openspc.extensions import db
 from openspc.models import Characteristic, Hierarchy, User
@@ -41,20 +41,16 @@ def authenticate(token: str | None) -> int:
     """The id of the active user owning access ``token``; raises ``AuthenticationFailed``."""
     if not token:
         raise AuthenticationFailed(AUTH_REQUIRED)
-    try:
-        claims = decode_token(token)
-        user_id = int(claims["sub"])
-    except (PyJWTError, ValueError, KeyError, TypeError):
-        raise AuthenticationFailed(AUTH_INVALID) from None
-    if claims.get("type") != "access":
+    access = verified_access_token(token)
+    if access is None:
         raise AuthenticationFailed(AUTH_INVALID)
     try:
-        user = db.session.get(User, user_id)
-        if user is None or not user.is_active:
+        user = db.session.get(User, access.user_id)
+        if user is None or not user.is_active or user.token_version != access.version:
             raise AuthenticationFailed(AUTH_INVALID)
     finally:
         db.session.remove()
-    return user_id
+    return access.user_id
 
 
 def readable_characteristic_ids(user_id: int, characteristic_ids: Iterable[int]) -> set[int]:

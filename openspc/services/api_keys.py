@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from openspc.auth.api_keys import find_valid_key, generate_api_key
 from openspc.auth.roles import check_plant_role
-from openspc.errors import ValidationFailed
+from openspc.errors import Conflict, ValidationFailed
 from openspc.extensions import db
 from openspc.models import ApiKey, Characteristic, Hierarchy, User
 from openspc.models.types import utcnow
@@ -53,9 +53,14 @@ def create_api_key(caller: User, *, name: str, expires_at: datetime | None = Non
 
 @transactional
 def update_api_key(caller: User, key_id: str, changes: dict[str, Any]) -> ApiKey:
-    """Apply the fields present in ``changes`` (name, is_active, rate limit, expiry, scope)."""
+    """Apply the fields present in ``changes`` (name, is_active, rate limit, expiry, scope).
+
+    ``is_active: false`` pauses a key and ``true`` resumes it, but never a revoked one: a
+    revocation needs admin, so an engineer must not be able to undo it (409)."""
     api_key = get_api_key(key_id)
     _check_current_scope(caller, api_key)
+    if changes.get("is_active") and api_key.revoked_at is not None:
+        raise Conflict(f"API key {key_id} is revoked and cannot be re-enabled")
     if "permissions" in changes:
         _check_permissions(caller, changes["permissions"])
     if "expires_at" in changes:
@@ -67,8 +72,10 @@ def update_api_key(caller: User, key_id: str, changes: dict[str, Any]) -> ApiKey
 
 @transactional
 def revoke_api_key(key_id: str) -> ApiKey:
+    """Deactivate the key for good (``revoked_at``); revoking again keeps the first time."""
     api_key = get_api_key(key_id)
     api_key.is_active = False
+    api_key.revoked_at = api_key.revoked_at or utcnow()
     return api_key
 
 

@@ -63,7 +63,8 @@ _SAMPLE_COLUMNS = (
 )
 
 _STATEMENTS = {
-    # $1 characteristic, $2 user, $3 dev mode (a forced password change does not block)
+    # $1 characteristic, $2 user, $3 dev mode (a forced password change does not block),
+    # $4 the access token's version (a revoked token does not pass)
     "openspc_lock": f"""
         WITH locked AS MATERIALIZED (
             SELECT c.id, c.chart_type, c.subgroup_size, c.subgroup_mode, c.min_measurements,
@@ -77,7 +78,7 @@ _STATEMENTS = {
                EXISTS (SELECT 1 FROM sample s
                        WHERE s.char_id = locked.id AND s.status = 'pending') AS backlog,
                EXISTS (SELECT 1 FROM "user" u JOIN user_plant_role r ON r.user_id = u.id
-                       WHERE u.id = $2 AND u.is_active
+                       WHERE u.id = $2 AND u.is_active AND u.token_version = $4
                          AND ($3 OR NOT u.must_change_password)
                          AND (r.role = 'admin' OR (r.plant_id = locked.plant_id
                                                    AND r.role IN ({_SUBMITTING_ROLES})))
@@ -99,7 +100,7 @@ _STATEMENTS = {
 per submission, more than running it."""
 
 _LOCK = (f"BEGIN; SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'; "
-         "EXECUTE openspc_lock (%s, %s, %s)")
+         "EXECUTE openspc_lock (%s, %s, %s, %s)")
 
 _Locked = namedtuple("_Locked", [
     "id", "chart_type", "subgroup_size", "subgroup_mode", "min_measurements",
@@ -114,9 +115,11 @@ def available() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def submit(user_id: int, item: SampleInput, dev_mode: bool) -> evaluation.Verdict | None:
-    """Store and judge one sample for ``user_id`` (operator at its plant needed); its
-    verdict, or None when the general path must handle it (nothing was written then)."""
+def submit(user_id: int, token_version: int, item: SampleInput,
+           dev_mode: bool) -> evaluation.Verdict | None:
+    """Store and judge one sample for ``user_id`` (operator at its plant needed, with an
+    access token of the user's current ``token_version``); its verdict, or None when the
+    general path must handle it (nothing was written then)."""
     pooled = db.engine.raw_connection()
     try:
         connection = pooled.driver_connection
@@ -128,7 +131,7 @@ def submit(user_id: int, item: SampleInput, dev_mode: bool) -> evaluation.Verdic
                 cursor.execute("DEALLOCATE ALL;" + ";".join(
                     f"PREPARE {name} AS {statement}" for name, statement in _STATEMENTS.items()))
                 pooled.info["openspc_prepared"] = True
-            cursor.execute(_LOCK, (item.characteristic_id, user_id, dev_mode))
+            cursor.execute(_LOCK, (item.characteristic_id, user_id, dev_mode, token_version))
             row = cursor.fetchone()
             judged = _judge(cursor, _Locked(*row), item) if row is not None else None
         except psycopg2.Error:

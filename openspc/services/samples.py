@@ -147,11 +147,12 @@ def create_sample(user: User, item: SampleInput) -> dict[str, Any]:
     return result
 
 
-def create_sample_direct(user_id: int, item: SampleInput) -> dict[str, Any] | None:
+def create_sample_direct(user_id: int, token_version: int,
+                         item: SampleInput) -> dict[str, Any] | None:
     """``POST /samples`` through :mod:`pg_submission` (PostgreSQL, the common case, no ORM);
     None when :func:`create_sample` must answer instead."""
     started = time.perf_counter()
-    verdict = pg_submission.submit(user_id, item, get_settings().dev_mode)
+    verdict = pg_submission.submit(user_id, token_version, item, get_settings().dev_mode)
     if verdict is None:
         return None
     metrics.count_ingested("rest", 1)

@@ -15,7 +15,7 @@ from openspc.errors import BadRequest, NotFound
 from openspc.extensions import db
 from openspc.models import User, UserPlantRole
 from openspc.services.admins import ensure_an_admin_remains
-from openspc.services.auth import revoke_all_refresh_tokens
+from openspc.services.auth import end_all_sessions
 from openspc.services.ownership import get_or_404, get_plant_or_404
 from openspc.services.transaction import flush_or_conflict, transactional
 
@@ -61,7 +61,7 @@ def update_user(user_id: int, changes: dict[str, Any]) -> User:
     if changes.get("is_active") is False:
         ensure_an_admin_remains()
     if "password" in changes or changes.get("is_active") is False:
-        revoke_all_refresh_tokens(user.id)
+        end_all_sessions(user.id)
     return user
 
 
@@ -73,7 +73,7 @@ def deactivate_user(caller: User, user_id: int) -> None:
     user = get_user(user_id)
     user.is_active = False
     ensure_an_admin_remains()
-    revoke_all_refresh_tokens(user.id)
+    end_all_sessions(user.id)
 
 
 @transactional

@@ -53,7 +53,7 @@ class TestRoutes:
     def test_create_returns_the_key_once_and_stores_only_its_hash(self, client, auth):
         body = create(client, auth)
         assert set(body) == {"id", "name", "key", "created_at", "expires_at", "last_used_at",
-                             "rate_limit_per_minute", "is_active", "permissions"}
+                             "rate_limit_per_minute", "is_active", "permissions", "revoked_at"}
         assert (body["rate_limit_per_minute"], body["is_active"], body["expires_at"]) == (
             60, True, None)
         assert body["permissions"] == {"characteristics": "all"}
@@ -103,6 +103,43 @@ class TestRoutes:
         deleted = client.delete(f"{KEYS}{key_id}", headers=admin_auth)
         assert deleted.status_code == 204 and deleted.data == b""
         assert reloaded(key_id) is None
+
+    def test_a_revoked_key_stays_revoked(self, client, auth, admin_auth):
+        """Revocation needs admin and is final: no one re-enables the key with PATCH."""
+        key = create(client, auth)
+        revoked = client.post(f"{KEYS}{key['id']}/revoke", headers=admin_auth)
+        assert revoked.status_code == 200
+        assert (revoked.json["is_active"], revoked.json["revoked_at"] is not None) == (False, True)
+        for headers in (auth, admin_auth):
+            response = client.patch(f"{KEYS}{key['id']}", headers=headers,
+                                    json={"is_active": True})
+            assert response.status_code == 409
+            assert response.json == {
+                "detail": f"API key {key['id']} is revoked and cannot be re-enabled"}
+        assert reloaded(key["id"]).is_active is False
+        assert find_valid_key(key["key"]) is None
+        renamed = client.patch(f"{KEYS}{key['id']}", headers=auth, json={"name": "retired"})
+        assert (renamed.status_code, renamed.json["is_active"]) == (200, False)
+
+    def test_a_key_paused_by_patch_can_be_resumed(self, client, auth):
+        key = create(client, auth)
+        for active in (False, True):
+            response = client.patch(f"{KEYS}{key['id']}", headers=auth,
+                                    json={"is_active": active})
+            assert (response.status_code, response.json["is_active"]) == (200, active)
+        assert find_valid_key(key["key"]) is not None
+
+    @pytest.mark.parametrize("expires_at", [
+        "2020-01-01T00:00:00Z", "2020-01-01T00:00:00",
+        (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+    ], ids=["aware", "naive", "just-past"])
+    def test_a_key_cannot_be_created_already_expired(self, client, auth, expires_at):
+        response = client.post(KEYS, headers=auth, json={"name": "k", "expires_at": expires_at})
+        assert response.status_code == 422
+        assert response.json["detail"] == [{
+            "type": "datetime_future", "loc": ["body", "expires_at"],
+            "msg": "Input should be in the future", "input": expires_at}]
+        assert key_count() == 0
 
     @pytest.mark.parametrize("method, path", [
         ("get", "{id}"), ("patch", "{id}"), ("delete", "{id}"), ("post", "{id}/revoke")])

@@ -8,7 +8,7 @@ from datetime import timedelta
 import jwt
 import pytest
 import sqlalchemy as sa
-from flask_jwt_extended import create_access_token
+from flask_jwt_extended import create_access_token, create_refresh_token
 
 from openspc.auth.passwords import verify_password
 from openspc.extensions import db
@@ -120,7 +120,12 @@ def test_inactive_user_cannot_log_in(bare, alice):
     assert response.json == {"detail": "Invalid username or password"}
 
 
-def test_refresh_rotates_and_the_old_token_is_refused(bare, alice):
+NO_REUSE_INTERVAL = {"OPENSPC_REFRESH_REUSE_SECONDS": "0"}
+"""Every second use of a refresh token counts as a theft (the tests of the interval are below)."""
+
+
+@pytest.mark.parametrize("settings_overrides", [NO_REUSE_INTERVAL])
+def test_refresh_rotates_and_the_old_token_is_refused(bare, alice, settings_overrides):
     first = refresh_cookie(login(bare))
     response = bare.post(REFRESH, headers=with_cookie(first))
     assert response.status_code == 200
@@ -140,16 +145,20 @@ def test_refresh_rotates_and_the_old_token_is_refused(bare, alice):
     assert again.headers.getlist("Set-Cookie") == [CLEARED]
 
 
-def test_reusing_a_rotated_token_revokes_the_whole_family(bare, alice):
+@pytest.mark.parametrize("settings_overrides", [NO_REUSE_INTERVAL])
+def test_reusing_a_rotated_token_revokes_the_whole_family(bare, alice, settings_overrides):
+    """The family is the one login's tokens; another login (another device) keeps its own."""
     first = refresh_cookie(login(bare))
     other_session = refresh_cookie(login(bare))
     second = refresh_cookie(bare.post(REFRESH, headers=with_cookie(first)))
     assert bare.post(REFRESH, headers=with_cookie(first)).status_code == 401
-    assert all(t.revoked_at is not None for t in stored_tokens(alice.id))
-    for token in (second, other_session):
-        response = bare.post(REFRESH, headers=with_cookie(token))
-        assert response.status_code == 401
-        assert response.json == {"detail": "Invalid or expired refresh token"}
+    family = [t for t in stored_tokens(alice.id) if t.jti != jwt.decode(
+        other_session, SECRET, algorithms=["HS256"])["jti"]]
+    assert len(family) == 2 and all(t.revoked_at is not None for t in family)
+    response = bare.post(REFRESH, headers=with_cookie(second))
+    assert response.status_code == 401
+    assert response.json == {"detail": "Invalid or expired refresh token"}
+    assert bare.post(REFRESH, headers=with_cookie(other_session)).status_code == 200
 
 
 def test_refresh_without_cookie(bare):
@@ -291,6 +300,9 @@ class TestMustChangePassword:
         response = bare.post(CHANGE, headers=headers, json={
             "current_password": "password123", "new_password": "brand-new-pw"})
         assert response.status_code == 200
+        assert bare.get("/api/v1/users/", headers=headers).status_code == 401  # token ended
+        renewed = bare.post(REFRESH, headers=with_cookie(refresh_cookie(response)))
+        headers = {"Authorization": f"Bearer {renewed.json['access_token']}"}
         assert bare.get("/api/v1/users/", headers=headers).status_code == 200
         assert login(bare, "root", "brand-new-pw").json["must_change_password"] is False
 
@@ -311,3 +323,103 @@ def test_an_access_token_accepted_once_is_refused_once_it_expires(client, alice)
     response = client.get(ME, headers=headers)
     assert response.status_code == 401
     assert response.json == {"detail": "Invalid or expired token"}
+
+
+# -- concurrent refreshes, theft after the reuse interval, access tokens that die ------------
+
+
+def test_a_refresh_repeated_within_the_reuse_interval_gets_the_same_successor(bare, alice):
+    """Two tabs, a reload or a retrying proxy present one cookie twice: both are answered
+    with the one successor, and nothing is revoked."""
+    first = refresh_cookie(login(bare))
+    answers = [bare.post(REFRESH, headers=with_cookie(first)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    successors = {refresh_cookie(a) for a in answers}
+    assert len(successors) == 1 and first not in successors
+    for answer in answers:
+        me = bare.get(ME, headers={"Authorization": f"Bearer {answer.json['access_token']}"})
+        assert me.status_code == 200
+    assert all(t.revoked_at is None for t in stored_tokens(alice.id))
+    assert bare.post(REFRESH, headers=with_cookie(successors.pop())).status_code == 200
+
+
+def test_a_repeated_refresh_follows_the_family_to_its_live_token(bare, alice):
+    """The stale cookie gets the token that is live now, not one already rotated, so the
+    browser never keeps a cookie whose next use would look like theft."""
+    first = refresh_cookie(login(bare))
+    second = refresh_cookie(bare.post(REFRESH, headers=with_cookie(first)))
+    third = refresh_cookie(bare.post(REFRESH, headers=with_cookie(second)))
+    assert refresh_cookie(bare.post(REFRESH, headers=with_cookie(first))) == third
+    assert bare.post(REFRESH, headers=with_cookie(third)).status_code == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"OPENSPC_REFRESH_REUSE_SECONDS": "1"}])
+def test_reuse_after_the_interval_revokes_the_family_and_is_logged(
+        bare, alice, settings_overrides, caplog):
+    stolen = refresh_cookie(login(bare))
+    elsewhere = refresh_cookie(login(bare))  # another device: a family of its own
+    owner = bare.post(REFRESH, headers=with_cookie(stolen))
+    owner_access = {"Authorization": f"Bearer {owner.json['access_token']}"}
+    assert bare.get(ME, headers=owner_access).status_code == 200
+    time.sleep(1.1)
+    with caplog.at_level("WARNING"):
+        thief = bare.post(REFRESH, headers=with_cookie(stolen),
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert thief.status_code == 401
+    assert thief.json == {"detail": "Invalid or expired refresh token"}
+    assert thief.headers.getlist("Set-Cookie") == [CLEARED]
+    again = bare.post(REFRESH, headers=with_cookie(refresh_cookie(owner)))
+    assert (again.status_code, again.headers.getlist("Set-Cookie")) == (401, [CLEARED])
+    assert bare.get(ME, headers=owner_access).status_code == 401
+    assert bare.post(REFRESH, headers=with_cookie(elsewhere)).status_code == 200
+    events = [r for r in caplog.records if "refresh_token_reuse" in r.getMessage()]
+    assert len(events) == 1
+    line = events[0].getMessage()
+    assert f"'user_id': {alice.id}" in line and "203.0.113.9" in line
+    assert stolen not in line and stolen.split(".")[2] not in line
+
+
+def test_logout_ends_the_access_token_and_the_whole_family(bare, alice):
+    session = login(bare)
+    first = refresh_cookie(session)
+    rotated = bare.post(REFRESH, headers=with_cookie(first))
+    access = {"Authorization": f"Bearer {rotated.json['access_token']}"}
+    assert bare.get(ME, headers=access).status_code == 200
+    assert bare.post(LOGOUT, headers=with_cookie(first)).status_code == 200
+    response = bare.get(ME, headers=access)
+    assert (response.status_code, response.json) == (401, {"detail": "Invalid or expired token"})
+    assert bare.get(ME, headers={
+        "Authorization": f"Bearer {session.json['access_token']}"}).status_code == 401
+    assert bare.post(REFRESH, headers=with_cookie(refresh_cookie(rotated))).status_code == 401
+    assert bare.get(ME, headers={
+        "Authorization": f"Bearer {login(bare).json['access_token']}"}).status_code == 200
+
+
+def test_change_password_ends_every_access_token_and_hands_the_caller_a_new_session(
+        bare, alice):
+    elsewhere = login(bare).json["access_token"]
+    mine = {"Authorization": f"Bearer {login(bare).json['access_token']}"}
+    response = bare.post(CHANGE, headers=mine, json={
+        "current_password": "password123", "new_password": "new-secret-1"})
+    assert response.status_code == 200
+    for token in (elsewhere, mine["Authorization"].split()[1]):
+        denied = bare.get(ME, headers={"Authorization": f"Bearer {token}"})
+        assert (denied.status_code, denied.json) == (401, {"detail": "Invalid or expired token"})
+    renewed = bare.post(REFRESH, headers=with_cookie(refresh_cookie(response)))
+    assert renewed.status_code == 200
+    assert bare.get(ME, headers={
+        "Authorization": f"Bearer {renewed.json['access_token']}"}).status_code == 200
+
+
+def test_a_token_of_another_user_naming_a_jti_rotates_nothing(bare, alice, factory):
+    """Rotation looks the token up by ``jti`` alone; one whose ``sub`` is not the token's
+    owner is refused and its rotation rolled back."""
+    token = refresh_cookie(login(bare))
+    jti = jwt.decode(token, SECRET, algorithms=["HS256"])["jti"]
+    bob = factory.user(username="bob")
+    forged = create_refresh_token(identity=str(bob.id), additional_claims={"jti": jti})
+    response = bare.post(REFRESH, headers=with_cookie(forged))
+    assert (response.status_code, response.json) == (
+        401, {"detail": "Invalid or expired refresh token"})
+    assert [(t.rotated_at, t.revoked_at) for t in stored_tokens(alice.id)] == [(None, None)]
+    assert bare.post(REFRESH, headers=with_cookie(token)).status_code == 200

@@ -198,6 +198,23 @@ def test_what_the_direct_path_does_not_take_gets_the_general_answer_and_stores_n
     assert count == 1 + len(refusals)
 
 
+def test_an_access_token_ended_by_logout_is_refused_and_stores_nothing(app, factory):
+    client = app.test_client(use_cookies=False)
+    chart = _chart(factory)
+    factory.user("operator", username="olivia")
+    login = client.post("/api/v1/auth/login",
+                        json={"username": "olivia", "password": "password123"})
+    headers = {"Authorization": f"Bearer {login.json['access_token']}"}
+    sample = {"characteristic_id": chart.id, "measurements": [10.0, 10.1, 9.9, 10.2, 9.8]}
+    assert client.post("/api/v1/samples/", json=sample, headers=headers).status_code == 201
+    cookie = login.headers["Set-Cookie"].split(";")[0]
+    assert client.post("/api/v1/auth/logout", headers={"Cookie": cookie}).status_code == 200
+    refused = client.post("/api/v1/samples/", json=sample, headers=headers)
+    assert (refused.status_code, refused.json) == (401, {"detail": "Invalid or expired token"})
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Sample).where(
+        Sample.char_id == chart.id)).scalar() == 1
+
+
 def test_a_chart_without_limits_keeps_its_samples_pending_until_limits_exist(app, factory):
     client = app.test_client()
     headers = factory.headers(factory.user("engineer"))

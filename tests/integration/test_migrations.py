@@ -179,16 +179,15 @@ def _store_floats() -> dict[tuple[str, str], float]:
 
 
 def _read_floats() -> dict[tuple[str, str], float]:
-    """Every floating-point attribute of every model, loaded by a new session."""
+    """Every floating-point column of every table, read by a new session (only those columns:
+    the other columns of a model may not exist at an older revision)."""
     db.session.remove()
     read = {}
-    for mapper in db.Model.registry.mappers:
-        table = mapper.local_table
-        if not _float_columns(table):  # tables of later revisions may not exist at 0001
-            continue
-        for row in db.session.execute(sa.select(mapper.class_)).scalars():
-            for column in _float_columns(table):
-                read[table.name, column.name] = getattr(row, column.key)
+    for table in db.metadata.tables.values():
+        columns = _float_columns(table)
+        for row in db.session.execute(sa.select(*columns)) if columns else ():
+            for column, value in zip(columns, row, strict=True):
+                read[table.name, column.name] = value
     db.session.remove()
     return read
 

@@ -11,11 +11,9 @@ the frames of the characteristics they subscribed to, once, and nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -37,13 +35,12 @@ from openspc.extensions import db
 from openspc.realtime.emit import emit
 from openspc.realtime.relay import channel_for
 from tests.conftest import Factory, make_settings
-from tests.integration.processes import stop_process
+from tests.integration.processes import REPO, free_port, start_gunicorn, stop_process, wait_healthy
 from tests.realtime.clients import ask, raw_socket, receive, socketio_client
 
 pytestmark = pytest.mark.integration
 
 REDIS_DB = 6
-REPO = Path(__file__).resolve().parents[2]
 QUIET = 0.5  # how long "nothing else arrives" is watched, after the last expected frame
 
 EMITTER = """
@@ -71,23 +68,6 @@ class Stack:
     c2: int                  # plant A, with limits (ucl 13, lcl 7)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    """The documented web command, on a port of its own and without gunicorn's control socket
-    (whose default path is shared by every gunicorn on the machine)."""
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"), "-k", "gthread", "--threads", "32",
-        "-w", "1", "--no-control-socket", "-b", f"127.0.0.1:{port}", "wsgi:app",
-    ]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                "-Q", "evaluate,publish,maintenance", "--pool", "solo", "--without-mingle",
@@ -101,18 +81,6 @@ def _wait_worker_ready(stack: Stack) -> None:
     while " ready." not in stack.worker_log.read_text():
         assert time.monotonic() < deadline, f"worker not ready:\n{stack.worker_log.read_text()}"
         time.sleep(0.2)
-
-
-def _wait_healthy(address: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log.read_text()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://{address}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not become healthy:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -149,15 +117,15 @@ def stack(tmp_path_factory, migrated_template, redis_url) -> Iterator[Stack]:
         **overrides,
     })
     logs = [tmp_path / f"gunicorn{n}.log" for n in range(2)]
-    addresses = [f"127.0.0.1:{_free_port()}" for _ in logs]
+    addresses = [f"127.0.0.1:{free_port()}" for _ in logs]
     worker_log = tmp_path / "worker.log"
     redis.Redis.from_url(queue).flushdb()  # no task left over from an earlier run
     processes = [_start_worker(env, worker_log)]
     try:
         for address, log in zip(addresses, logs, strict=True):
-            processes.append(_start_gunicorn(env, int(address.rpartition(":")[2]), log))
+            processes.append(start_gunicorn(env, int(address.rpartition(":")[2]), log))
         for address, process, log in zip(addresses, processes[1:], logs, strict=True):
-            _wait_healthy(address, process, log)
+            wait_healthy(address, process, log)
         with app.app_context():
             yield Stack(env=env, web=addresses, worker_log=worker_log, **seeded)
             db.engine.dispose()

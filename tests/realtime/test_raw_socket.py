@@ -92,6 +92,19 @@ def test_refresh_token_inactive_and_deleted_users_are_refused(app, live_server, 
         assert close_status(ws) == (4001, "Authentication failed")
 
 
+def test_an_access_token_ended_by_logout_opens_no_socket(app, live_server, factory):
+    factory.user("operator", username="olivia")
+    client = app.test_client(use_cookies=False)
+    login = client.post("/api/v1/auth/login",
+                        json={"username": "olivia", "password": "password123"})
+    token = login.json["access_token"]
+    cookie = login.headers["Set-Cookie"].split(";")[0]
+    assert client.post("/api/v1/auth/logout", headers={"Cookie": cookie}).status_code == 200
+    ws = raw_socket(live_server, token)
+    assert receive(ws) == {"type": "error", "message": "Invalid or expired token"}
+    assert close_status(ws) == (4001, "Authentication failed")
+
+
 def test_characteristics_of_other_plants_or_unknown_ids_are_refused(operator_socket, world):
     assert ask(operator_socket, {"type": "subscribe", "characteristic_id": world.b1}) == {
         "type": "error",
