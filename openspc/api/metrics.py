@@ -24,6 +24,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @blp.route("/metrics")
 @limiter.exempt
+@blp.doc(responses={"200": {"description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "401": {"$ref": "#/components/responses/DEFAULT_ERROR"}})
 def metrics() -> Response:
     """Queue depth, pending samples and the oldest one's age, evaluation lag, ingest per
     source, unacknowledged violations, outbox backlog and HTTP latency per route."""

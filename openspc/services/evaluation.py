@@ -522,10 +522,12 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
     ``sequence``. ``store_violations`` writes the new violation rows and sets their ``id``,
     which the verdicts and frames carry. Shared by :func:`evaluate_locked` and the
     PostgreSQL submission path, which write the outcome each their own way."""
-    sequences = arrival_sequences(rows, sequence)
-    rows = sorted(rows, key=lambda row: (row.timestamp, sequences[row.id]))
+    arrival = {row.id: index for index, row in enumerate(rows)}
+    ordered = sorted(rows, key=lambda row: (row.timestamp, arrival[row.id]))
     points, included, quarantined = _judgeable(
-        context, [row for row in rows if not row.is_excluded])
+        context, [row for row in ordered if not row.is_excluded])
+    sequences = arrival_sequences([row for row in rows if row.id not in quarantined], sequence)
+    rows = ordered
     hits = evaluator.evaluate_many(points, [r.id for r in included]) if included else []
     violations = violation_rows(context, hits)
     if violations:
@@ -552,7 +554,7 @@ def judge(context: Context, evaluator: RuleEvaluator, rows: Sequence[Any], seque
             events += _sample_frames(context, row, verdict.zone, verdict.violations)
         updates.append(update)
         verdicts.append(verdict)
-    return Judgement(updates, verdicts, events, sequence + len(rows), rows[-1].timestamp)
+    return Judgement(updates, verdicts, events, sequence + len(sequences), rows[-1].timestamp)
 
 
 def _judgeable(context: Context, rows: list[Any]) -> tuple[Points | None, list[Any], set[int]]:

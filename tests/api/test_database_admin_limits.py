@@ -35,7 +35,8 @@ def test_each_route_has_its_limit_per_address(client, admin, method, url, body, 
     assert [call("10.1.0.1").status_code for _ in range(limit)] == [200] * limit
     refused = call("10.1.0.1")
     assert (refused.status_code, refused.json) == (
-        429, {"error": f"Rate limit exceeded: {limit} per 1 minute"})
+        429, {"detail": f"Rate limit exceeded: {limit} per 1 minute"})
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert call("10.1.0.2").status_code == 200
 
 
