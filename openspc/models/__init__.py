@@ -15,6 +15,7 @@ from openspc.models.connectivity import (
     OpcuaServer,
 )
 from openspc.models.hierarchy import Hierarchy
+from openspc.models.listener import ConnectionLease, ConnectionStatus, ListenerConfig
 from openspc.models.outbox import OutboxEvent
 from openspc.models.retention import PurgeHistory, RetentionPolicy
 from openspc.models.sample import Measurement, Sample, SampleEditHistory
@@ -27,4 +28,5 @@ __all__ = [
     "MqttBroker", "MqttDataSource", "OpcuaDataSource", "OpcuaServer", "OutboxEvent", "Plant",
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
     "UserPlantRole", "Violation",
+    "ConnectionLease", "ConnectionStatus", "ListenerConfig",
 ]

@@ -183,6 +183,8 @@ def _read_floats() -> dict[tuple[str, str], float]:
     read = {}
     for mapper in db.Model.registry.mappers:
         table = mapper.local_table
+        if not _float_columns(table):
+            continue  # tables added after 0001 do not exist at that revision
         for row in db.session.execute(sa.select(mapper.class_)).scalars():
             for column in _float_columns(table):
                 read[table.name, column.name] = getattr(row, column.key)

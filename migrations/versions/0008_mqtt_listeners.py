@@ -1,0 +1,56 @@
+"""Listener infrastructure (connection leases, live connection status, configuration
+generation) and MQTT ingestion state.
+
+Revision ID: 0008
+Revises: 0005
+Create Date: 2026-12-04 15:30:00.000000
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from openspc.models.types import UTCDateTime
+
+# revision identifiers, used by Alembic.
+revision = '0008'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'connection_lease',
+        sa.Column('kind', sa.String(20), primary_key=True),
+        sa.Column('target_id', sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column('holder', sa.String(100), nullable=False),
+        sa.Column('acquired_at', UTCDateTime(), nullable=False),
+        sa.Column('expires_at', UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        'connection_status',
+        sa.Column('kind', sa.String(20), primary_key=True),
+        sa.Column('target_id', sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column('holder', sa.String(100), nullable=False),
+        sa.Column('is_connected', sa.Boolean, nullable=False),
+        sa.Column('last_connected', UTCDateTime(), nullable=True),
+        sa.Column('last_message_at', UTCDateTime(), nullable=True),
+        sa.Column('error_message', sa.String(500), nullable=True),
+        sa.Column('subscribed', sa.JSON, nullable=False),
+        sa.Column('counters', sa.JSON, nullable=False),
+        sa.Column('updated_at', UTCDateTime(), nullable=False),
+    )
+    config = op.create_table(
+        'listener_config',
+        sa.Column('kind', sa.String(20), primary_key=True),
+        sa.Column('generation', sa.Integer, nullable=False),
+    )
+    # Plain INSERTs: offline on MSSQL alembic wraps a bulk insert in SET IDENTITY_INSERT.
+    for kind in ('mqtt', 'opcua'):
+        op.execute(config.insert().values(kind=kind, generation=0))
+
+
+def downgrade():
+    op.drop_table('listener_config')
+    op.drop_table('connection_status')
+    op.drop_table('connection_lease')
