@@ -19,6 +19,10 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('mqtt_data_source') as batch:
+        batch.add_column(sa.Column('value_path', sa.String(255), nullable=True))
+        batch.add_column(sa.Column('timestamp_path', sa.String(255), nullable=True))
+        batch.add_column(sa.Column('timer_ms', sa.Integer, nullable=True))
     op.create_table(
         'connection_lease',
         sa.Column('kind', sa.String(20), primary_key=True),
@@ -54,3 +58,7 @@ def downgrade():
     op.drop_table('listener_config')
     op.drop_table('connection_status')
     op.drop_table('connection_lease')
+    with op.batch_alter_table('mqtt_data_source') as batch:
+        batch.drop_column('timer_ms')
+        batch.drop_column('timestamp_path')
+        batch.drop_column('value_path')

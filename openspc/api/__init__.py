@@ -21,6 +21,9 @@ RESOURCE_MODULES = (
     "samples",
     "data_entry",
     "violations",
+    "brokers",
+    "tags",
+    "providers",
 )
 
 

@@ -117,6 +117,11 @@ class MqttDataSource(DataSource):
     topic: Mapped[str] = mapped_column(sa.String(500))
     metric_name: Mapped[str | None] = mapped_column(sa.String(255))
     trigger_tag: Mapped[str | None] = mapped_column(sa.String(500))
+    # Extensions (ours): where a JSON payload holds the value and the device's timestamp,
+    # and the period of ``on_timer`` (the reference had none: integration.md §11.2 G-6, G-7).
+    value_path: Mapped[str | None] = mapped_column(sa.String(255))
+    timestamp_path: Mapped[str | None] = mapped_column(sa.String(255))
+    timer_ms: Mapped[int | None] = mapped_column(sa.Integer)
 
     __mapper_args__ = {"polymorphic_identity": "mqtt"}
 
