@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from openspc.connectors.mqtt import sparkplug_b_pb2 as pb
+from openspc.connectors.mqtt import openspc_sparkplug_b_pb2 as pb
 
 URL = "/api/v1/brokers/"
 

@@ -1,7 +1,7 @@
 """Sparkplug B (3.0) codec: topics, payloads and metric values. Pure functions.
 
 The payload schema is our own ``proto/sparkplug_b.proto``, wire-compatible with Eclipse
-Tahu's, compiled to ``sparkplug_b_pb2``. Values are read as the specification says and the
+Tahu's, compiled to ``openspc_sparkplug_b_pb2``. Values are read as the specification says and the
 reference did not (integration.md §6, §11.2 G-5): signed integer types come off the wire as
 unsigned two's complement and are converted back, aliases are kept for the host session to
 resolve, ``seq`` 0 is a sequence number and not "absent", and metric timestamps are kept.
@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from openspc.connectors.mqtt import sparkplug_b_pb2 as pb
+from openspc.connectors.mqtt import openspc_sparkplug_b_pb2 as pb
 from openspc.connectors.mqtt.payloads import PayloadRefused
 
 NAMESPACE = "spBv1.0"
@@ -118,15 +118,20 @@ def metric_value(metric: pb.Payload.Metric, datatype: int) -> Any:
     kind = metric.WhichOneof("value")
     if kind is None:
         return None
-    value = getattr(metric, kind)
-    bits = _SIGNED_BITS.get(datatype)
-    if bits is not None and isinstance(value, int):
-        value &= (1 << bits) - 1
-        if value >= 1 << (bits - 1):
-            value -= 1 << bits
     if kind in ("dataset_value", "template_value", "extension_value"):
         return None
-    return value
+    return signed(getattr(metric, kind), datatype)
+
+
+def signed(value: Any, datatype: int) -> Any:
+    """``value`` of a signed integer type read back from its unsigned wire form (two's
+    complement in the type's width); other values unchanged. Idempotent, so a host may apply
+    it again with the datatype a BIRTH announced when a DATA message omitted it."""
+    bits = _SIGNED_BITS.get(datatype)
+    if bits is None or not isinstance(value, int) or isinstance(value, bool):
+        return value
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
 def numeric(value: Any, datatype: int) -> float:
