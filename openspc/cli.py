@@ -86,6 +86,10 @@ class WebServer(BaseApplication):
         from openspc import freeze_startup_objects
 
         app = _app(self.settings)
+        if self.settings.embedded and self.settings.mqtt_listener:
+            from openspc.connectors.mqtt.listener import start_in_background
+
+            start_in_background(app)
         freeze_startup_objects()
         return app
 

@@ -84,6 +84,8 @@ class Settings:
     port: int = 8000
     data_dir: str = "."
     pending_sweep_seconds: int = 30
+    sparkplug_host_id: str = ""
+    mqtt_listener: bool = True
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -44,6 +44,23 @@ def upgrade():
         sa.Column('counters', sa.JSON, nullable=False),
         sa.Column('updated_at', UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        'mqtt_delivery',
+        sa.Column('broker_id', sa.Integer, sa.ForeignKey(
+            'mqtt_broker.id', ondelete='CASCADE', name='fk_mqtt_delivery_broker_id'),
+            primary_key=True, autoincrement=False),
+        sa.Column('packet_id', sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column('digest', sa.String(64), nullable=False),
+        sa.Column('committed_at', UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        'mqtt_partial_subgroup',
+        sa.Column('data_source_id', sa.Integer, sa.ForeignKey(
+            'data_source.id', ondelete='CASCADE', name='fk_mqtt_partial_subgroup_source_id'),
+            primary_key=True, autoincrement=False),
+        sa.Column('readings', sa.JSON, nullable=False),
+        sa.Column('opened_at', UTCDateTime(), nullable=False),
+    )
     config = op.create_table(
         'listener_config',
         sa.Column('kind', sa.String(20), primary_key=True),
@@ -56,6 +73,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table('listener_config')
+    op.drop_table('mqtt_partial_subgroup')
+    op.drop_table('mqtt_delivery')
     op.drop_table('connection_status')
     op.drop_table('connection_lease')
     with op.batch_alter_table('mqtt_data_source') as batch:

@@ -11,6 +11,8 @@ from openspc.models.connectivity import (
     DataSource,
     MqttBroker,
     MqttDataSource,
+    MqttDelivery,
+    MqttPartialSubgroup,
     OpcuaDataSource,
     OpcuaServer,
 )
@@ -28,5 +30,6 @@ __all__ = [
     "MqttBroker", "MqttDataSource", "OpcuaDataSource", "OpcuaServer", "OutboxEvent", "Plant",
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
     "UserPlantRole", "Violation",
-    "ConnectionLease", "ConnectionStatus", "ListenerConfig",
+    "ConnectionLease", "ConnectionStatus", "ListenerConfig", "MqttDelivery",
+    "MqttPartialSubgroup",
 ]

@@ -143,3 +143,32 @@ class OpcuaDataSource(DataSource):
     publishing_interval: Mapped[int | None] = mapped_column(sa.Integer)
 
     __mapper_args__ = {"polymorphic_identity": "opcua"}
+
+
+class MqttDelivery(db.Model):
+    """The last committed message of each MQTT packet id of a broker's session: a QoS 1
+    redelivery (DUP, same packet id) whose digest matches was stored already."""
+
+    __tablename__ = "mqtt_delivery"
+
+    broker_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("mqtt_broker.id", ondelete="CASCADE", name="fk_mqtt_delivery_broker_id"),
+        primary_key=True,
+        autoincrement=False)
+    packet_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MqttPartialSubgroup(db.Model):
+    """The values a mapping has buffered towards its next subgroup (``[[value, iso time or
+    null], ...]``), committed with the message that brought them, so a restart loses none."""
+
+    __tablename__ = "mqtt_partial_subgroup"
+
+    data_source_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("data_source.id", ondelete="CASCADE",
+                      name="fk_mqtt_partial_subgroup_source_id"),
+        primary_key=True, autoincrement=False)
+    readings: Mapped[list] = mapped_column(sa.JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
