@@ -337,3 +337,84 @@ def test_sparkplug_edge_node_with_aliases_gaps_and_signed_integers(
         ("Node Control/Rebirth", True)]
     watcher.disconnect()
     device.disconnect()
+
+
+def test_configuration_changes_reach_a_running_listener(client, engineer, admin_headers,
+                                                        factory, mosquitto, listeners):
+    chart = factory.characteristic()
+    broker_id = client.post("/api/v1/brokers/", json={
+        "name": "Live", "host": "127.0.0.1", "port": mosquitto.port}, headers=engineer).json["id"]
+    listeners.start()
+    deadline = time.monotonic() + 20
+    while not client.get(f"/api/v1/brokers/{broker_id}/status",
+                         headers=engineer).json["is_connected"]:
+        assert time.monotonic() < deadline, "the listener never connected"
+        time.sleep(0.2)
+    device = publisher(mosquitto.port)
+    mapped_at = time.monotonic()
+    client.post("/api/v1/tags/map", json={"characteristic_id": chart.id, "broker_id": broker_id,
+                                          "mqtt_topic": "late/mapping"}, headers=engineer)
+    while not samples_of(chart.id):
+        assert time.monotonic() - mapped_at < 5, "the new mapping was not applied"
+        device.publish("late/mapping", b"1.5", qos=1).wait_for_publish(5)
+        time.sleep(0.1)
+    patched = client.patch(f"/api/v1/brokers/{broker_id}", json={"keepalive": 30},
+                           headers=engineer)
+    assert patched.status_code == 200
+    time.sleep(2)
+    status = client.get(f"/api/v1/brokers/{broker_id}/status", headers=engineer).json
+    assert (status["is_connected"], status["subscribed_topics"]) == (True, ["late/mapping"])
+    assert client.delete(f"/api/v1/brokers/{broker_id}", headers=admin_headers).status_code == 204
+    time.sleep(2)
+    stored = len(samples_of(chart.id))
+    device.publish("late/mapping", b"2.5", qos=1).wait_for_publish(5)
+    time.sleep(2)
+    assert len(samples_of(chart.id)) == stored, "a deleted broker is still ingested"
+    device.disconnect()
+
+
+@pytest.fixture
+def admin_headers(factory):
+    return factory.headers(factory.user("admin"))
+
+
+def test_payloads_of_an_independent_sparkplug_implementation(client, engineer, factory,
+                                                             mosquitto, listeners):
+    """pysparkplug encodes the edge node's BIRTH/DATA/DEATH (its own MQTT client needs paho
+    1.x, so paho publishes them). Its DATA carry aliases without datatypes."""
+    try:
+        import pysparkplug as spb
+    except ImportError:
+        require_service(False, "pysparkplug not installed: pip install --no-deps pysparkplug")
+    chart = factory.characteristic()
+    broker_id = configure(client, engineer, mosquitto.port, chart.id,
+                          "spBv1.0/Line/DDATA/edge/press", metric_name="Force")
+    listeners.start()
+    wait_connected(client, engineer, broker_id)
+    device = publisher(mosquitto.port)
+    t = 1_767_600_000_000
+    messages = [
+        ("spBv1.0/Line/NBIRTH/edge", spb.NBirth(timestamp=t, seq=0, metrics=(
+            spb.Metric(timestamp=t, name="bdSeq", datatype=spb.DataType.INT64, value=1),))),
+        ("spBv1.0/Line/DBIRTH/edge/press", spb.DBirth(timestamp=t, seq=1, metrics=(
+            spb.Metric(timestamp=t, name="Force", alias=11, datatype=spb.DataType.INT32,
+                       value=-40),))),
+        *[("spBv1.0/Line/DDATA/edge/press", spb.DData(timestamp=t + i, seq=2 + i, metrics=(
+            spb.Metric(timestamp=t + i, name=None, alias=11, datatype=spb.DataType.INT32,
+                       value=-(i + 1)),))) for i in range(5)],
+        ("spBv1.0/Line/NDEATH/edge", spb.NDeath(timestamp=t + 9, bd_seq_metric=spb.Metric(
+            timestamp=t + 9, name="bdSeq", datatype=spb.DataType.INT64, value=1))),
+    ]
+    for topic, payload in messages:
+        device.publish(topic, payload.encode(), qos=1).wait_for_publish(10)
+    rows = wait_samples(chart.id, 5)
+    assert sorted(r.mean for r in rows) == [-5.0, -4.0, -3.0, -2.0, -1.0]
+    deadline = time.monotonic() + 10
+    while True:
+        counters = client.get("/api/v1/providers/status", headers=engineer).json[
+            "brokers"][0]["counters"]
+        if counters.get("stale_nodes") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert counters["stale_nodes"] == 2, "NDEATH makes the node and its device stale"
+    device.disconnect()
