@@ -90,6 +90,13 @@ class BatchOutcome:
     refused: Counter = field(default_factory=Counter)
     rebirths: list[tuple[str, str]] = field(default_factory=list)
 
+    def add(self, other: BatchOutcome) -> None:
+        self.messages += other.messages
+        self.samples += other.samples
+        self.duplicates += other.duplicates
+        self.refused.update(other.refused)
+        self.rebirths.extend(other.rebirths)
+
 
 def load_rules(broker_id: int) -> list[MappingRule]:
     """The active mappings of an active broker, with their characteristic's subgroup size."""

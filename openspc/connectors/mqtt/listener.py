@@ -282,11 +282,10 @@ class MqttListener:
     # -- ingest --------------------------------------------------------------------------
 
     def _ingest_loop(self) -> None:
-        while True:
+        """Until ``stop``: what is still queued then is left unacknowledged (redelivered)."""
+        while not self.stopping.is_set():
             batch = self._next_batch()
             if not batch:
-                if self.stopping.is_set():
-                    return
                 self._close_timers()
                 continue
             by_broker: dict[int, list[mqtt.MQTTMessage]] = {}
@@ -310,29 +309,12 @@ class MqttListener:
         return batch
 
     def _ingest(self, broker_id: int, received: list[mqtt.MQTTMessage]) -> None:
-        from openspc.services.mqtt_ingest import Message, ingest_messages
-
         connection = self.connections.get(broker_id)
         if connection is None:
             return  # closed: the broker redelivers to the next owner
-        messages = [Message(m.topic, m.payload, m.mid if m.qos else 0, bool(m.dup))
-                    for m in received]
-        delay = 0.5
-        while True:
-            try:
-                with self.app.app_context():
-                    with connection.lock:
-                        rules = list(connection.rules)
-                    outcome = ingest_messages(broker_id, rules, messages, connection.host,
-                                              time.monotonic())
-                break
-            except Exception as error:
-                log.error("mqtt_ingest_failed", broker_id=broker_id, messages=len(messages),
-                          error=str(error), retry_in=delay)
-                if self.stopping.is_set() and delay > 4:
-                    return  # unacknowledged: redelivered to whoever owns the broker next
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        outcome = self._store(broker_id, connection, received)
+        if outcome is None:
+            return  # stopping with the database away: unacknowledged, hence redelivered
         for message in received:
             if message.qos:
                 connection.client.ack(message.mid, message.qos)
@@ -341,6 +323,48 @@ class MqttListener:
             connection.client.publish(rebirth_topic(group, edge_node),
                                       encode_rebirth_request(int(time.time() * 1000)), qos=0)
             log.info("sparkplug_rebirth_requested", group=group, edge_node=edge_node)
+
+    def _store(self, broker_id: int, connection: Connection,
+               received: list[mqtt.MQTTMessage]) -> Any:
+        """Commit what ``received`` produced. The database away: retry with backoff (nothing
+        is acknowledged meanwhile). Any other error: find the message that causes it by
+        storing one at a time, refuse that one (counted, logged with its topic), so one bad
+        message never holds up the broker's others."""
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        from openspc.services.mqtt_ingest import BatchOutcome, Message, ingest_messages
+
+        messages = [Message(m.topic, m.payload, m.mid if m.qos else 0, bool(m.dup))
+                    for m in received]
+        delay = 0.5
+        while True:
+            try:
+                with self.app.app_context():
+                    with connection.lock:
+                        rules = list(connection.rules)
+                    return ingest_messages(broker_id, rules, messages, connection.host,
+                                           time.monotonic())
+            except (OperationalError, InterfaceError) as error:
+                log.error("mqtt_ingest_failed", broker_id=broker_id, messages=len(messages),
+                          error=str(error), retry_in=delay)
+                if self.stopping.is_set():
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception as error:
+                if len(received) > 1:
+                    total = BatchOutcome()
+                    for message in received:
+                        single = self._store(broker_id, connection, [message])
+                        if single is None:
+                            return None
+                        total.add(single)
+                    return total
+                log.error("mqtt_message_failed", broker_id=broker_id, topic=received[0].topic,
+                          error=str(error))
+                failed = BatchOutcome(messages=1)
+                failed.refused["ingest_error"] += 1
+                return failed
 
     def _close_timers(self) -> None:
         from openspc.services.mqtt_ingest import close_due_timers
