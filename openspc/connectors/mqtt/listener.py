@@ -50,8 +50,8 @@ POLL_SECONDS = 0.5
 CLAIM_SECONDS = 1.0
 LEASE_TTL = 10.0
 QUEUE_SIZE = 10_000
-BATCH_SIZE = 500
-BATCH_WAIT = 0.05
+BATCH_SIZE = 2000
+BATCH_WAIT = 0.01
 
 
 @dataclass
@@ -295,8 +295,12 @@ class MqttListener:
                 self._ingest(broker_id, messages)
 
     def _next_batch(self) -> list[tuple[int, mqtt.MQTTMessage]]:
+        """What has queued up, after a ``BATCH_WAIT`` grace: at a low rate a message is stored
+        at once; under load, messages queue while the previous batch is written, so batches
+        grow by themselves (measured: 500-message batches over 50 ms -> 2,000 over what has
+        queued: Sparkplug 152 -> 552 measurements/s, bench/RESULTS.md)."""
         try:
-            first = self.queue.get(timeout=BATCH_WAIT * 4)
+            first = self.queue.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
