@@ -61,6 +61,16 @@ def upgrade():
         sa.Column('readings', sa.JSON, nullable=False),
         sa.Column('opened_at', UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        'sparkplug_node_state',
+        sa.Column('broker_id', sa.Integer, sa.ForeignKey(
+            'mqtt_broker.id', ondelete='CASCADE', name='fk_sparkplug_node_state_broker_id'),
+            primary_key=True, autoincrement=False),
+        sa.Column('group_id', sa.String(255), primary_key=True),
+        sa.Column('edge_node', sa.String(255), primary_key=True),
+        sa.Column('state', sa.JSON, nullable=False),
+        sa.Column('updated_at', UTCDateTime(), nullable=False),
+    )
     config = op.create_table(
         'listener_config',
         sa.Column('kind', sa.String(20), primary_key=True),
@@ -73,6 +83,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table('listener_config')
+    op.drop_table('sparkplug_node_state')
     op.drop_table('mqtt_partial_subgroup')
     op.drop_table('mqtt_delivery')
     op.drop_table('connection_status')

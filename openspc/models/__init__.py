@@ -15,6 +15,7 @@ from openspc.models.connectivity import (
     MqttPartialSubgroup,
     OpcuaDataSource,
     OpcuaServer,
+    SparkplugNodeState,
 )
 from openspc.models.hierarchy import Hierarchy
 from openspc.models.listener import ConnectionLease, ConnectionStatus, ListenerConfig
@@ -31,5 +32,5 @@ __all__ = [
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
     "UserPlantRole", "Violation",
     "ConnectionLease", "ConnectionStatus", "ListenerConfig", "MqttDelivery",
-    "MqttPartialSubgroup",
+    "MqttPartialSubgroup", "SparkplugNodeState",
 ]

@@ -172,3 +172,20 @@ class MqttPartialSubgroup(db.Model):
         primary_key=True, autoincrement=False)
     readings: Mapped[list] = mapped_column(sa.JSON)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SparkplugNodeState(db.Model):
+    """A Sparkplug edge node's host-side session (bdSeq, seq, alias and datatype tables of the
+    node and its devices, online flags) as of the last committed message, so a restarted
+    listener resolves aliases without waiting for a rebirth."""
+
+    __tablename__ = "sparkplug_node_state"
+
+    broker_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("mqtt_broker.id", ondelete="CASCADE",
+                      name="fk_sparkplug_node_state_broker_id"),
+        primary_key=True, autoincrement=False)
+    group_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    edge_node: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    state: Mapped[dict] = mapped_column(sa.JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -43,7 +43,7 @@ from openspc.connectors.mqtt.sparkplug_host import SparkplugHost
 from openspc.errors import ApiError
 from openspc.extensions import db
 from openspc.models import Characteristic, MqttBroker, MqttDataSource
-from openspc.models.connectivity import MqttDelivery, MqttPartialSubgroup
+from openspc.models.connectivity import MqttDelivery, MqttPartialSubgroup, SparkplugNodeState
 from openspc.models.types import utcnow
 from openspc.services.ingest import SampleInput, error_text, submit_samples
 from openspc.services.transaction import transactional
@@ -308,8 +308,36 @@ def ingest_messages(broker_id: int, rules: Sequence[MappingRule], messages: Sequ
             if readings:
                 items.append((rule, _sample(rule, readings, message.received_at)))
     partials.write()
+    _save_sparkplug_nodes(broker_id, host)
     _submit(items, outcome)
     return outcome
+
+
+def _save_sparkplug_nodes(broker_id: int, host: SparkplugHost) -> None:
+    """The Sparkplug sessions a batch changed, committed with it (design.md: state that must
+    survive a restart is persisted). ``host.changed`` is cleared by the caller after commit."""
+    if not host.changed:
+        return
+    table = SparkplugNodeState.__table__
+    keys = [key for key in host.changed if key in host.nodes()]
+    for group, edge in keys:
+        db.session.execute(sa.delete(table).where(
+            table.c.broker_id == broker_id, table.c.group_id == group, table.c.edge_node == edge))
+    now = utcnow()
+    if keys:
+        db.session.execute(sa.insert(table), [
+            {"broker_id": broker_id, "group_id": group, "edge_node": edge,
+             "state": host.export((group, edge)), "updated_at": now} for group, edge in keys])
+
+
+def load_sparkplug_host(broker_id: int) -> SparkplugHost:
+    """A broker's Sparkplug host session as last committed."""
+    host = SparkplugHost()
+    rows = db.session.execute(sa.select(SparkplugNodeState).where(
+        SparkplugNodeState.broker_id == broker_id)).scalars()
+    for row in rows:
+        host.restore((row.group_id, row.edge_node), row.state)
+    return host
 
 
 @transactional

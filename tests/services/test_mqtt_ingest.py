@@ -121,3 +121,30 @@ def test_refusals_are_counted_and_store_nothing(factory, broker):
     assert dict(outcome.refused) == {"non_finite": 1, "missing_value": 1, "undecodable": 1,
                                      "wrong_type": 1}
     assert subgroups(char) == []
+
+
+def test_sparkplug_sessions_survive_a_restart(factory, broker):
+    from openspc.connectors.mqtt import openspc_sparkplug_b_pb2 as pb
+    from openspc.services.mqtt_ingest import load_sparkplug_host
+
+    char = mapped(factory, broker, "spBv1.0/G/DDATA/edge/dev", metric_name="Temp")
+
+    def payload(seq, **metric):
+        message = pb.Payload(seq=seq)
+        message.metrics.add(**metric)
+        return message.SerializeToString()
+
+    rules = load_rules(broker.id)
+    before = SparkplugHost()
+    ingest_messages(broker.id, rules, [
+        Message("spBv1.0/G/NBIRTH/edge", payload(0, name="bdSeq", datatype=pb.Int64,
+                                                  long_value=3)),
+        Message("spBv1.0/G/DBIRTH/edge/dev", payload(1, name="Temp", alias=5,
+                                                      datatype=pb.Int32, int_value=1))],
+        before, time.monotonic())
+    restarted = load_sparkplug_host(broker.id)  # a new listener process
+    outcome = ingest_messages(broker.id, rules, [
+        Message("spBv1.0/G/DDATA/edge/dev", payload(2, alias=5, int_value=(1 << 32) - 9))],
+        restarted, time.monotonic())
+    assert (outcome.rebirths, dict(outcome.refused)) == ([], {})
+    assert subgroups(char) == [[-9.0]], "alias and Int32 datatype known after the restart"

@@ -171,12 +171,13 @@ class MqttListener:
         return configs
 
     def _open(self, config: BrokerConfig, rules: list) -> Connection:
-        from openspc.services.mqtt_ingest import subscriptions
+        from openspc.services.mqtt_ingest import load_sparkplug_host, subscriptions
 
         client = new_client(config.address, config.client_id, clean_session=False,
                             manual_ack=True)
         connection = Connection(config, client, config.fingerprint(), rules=rules,
-                                subscribed=subscriptions(rules))
+                                subscribed=subscriptions(rules),
+                                host=load_sparkplug_host(config.broker_id))
         client.reconnect_delay_set(min_delay=1, max_delay=config.max_reconnect_delay)
         if self.sparkplug_host_id:
             client.will_set(state_topic(self.sparkplug_host_id),
@@ -346,8 +347,10 @@ class MqttListener:
                 with self.app.app_context():
                     with connection.lock:
                         rules = list(connection.rules)
-                    return ingest_messages(broker_id, rules, messages, connection.host,
-                                           time.monotonic())
+                    outcome = ingest_messages(broker_id, rules, messages, connection.host,
+                                              time.monotonic())
+                connection.host.changed.clear()
+                return outcome
             except (OperationalError, InterfaceError) as error:
                 log.error("mqtt_ingest_failed", broker_id=broker_id, messages=len(messages),
                           error=str(error), retry_in=delay)

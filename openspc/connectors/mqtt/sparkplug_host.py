@@ -69,6 +69,22 @@ class _Node:
 class SparkplugHost:
     def __init__(self) -> None:
         self._nodes: dict[tuple[str, str], _Node] = {}
+        self.changed: set[tuple[str, str]] = set()
+        """Nodes whose state changed since the caller last saved them (``export``)."""
+
+    def nodes(self) -> set[tuple[str, str]]:
+        return set(self._nodes)
+
+    def export(self, key: tuple[str, str]) -> dict:
+        """A node's state as JSON-ready data (the rebirth throttle is not kept)."""
+        node = self._nodes[key]
+        return {"bd_seq": node.bd_seq, "seq": node.seq, "table": _table_data(node.table),
+                "devices": {name: _table_data(t) for name, t in node.devices.items()}}
+
+    def restore(self, key: tuple[str, str], data: dict) -> None:
+        self._nodes[key] = _Node(
+            bd_seq=data["bd_seq"], seq=data["seq"], table=_table_of(data["table"]),
+            devices={name: _table_of(t) for name, t in data["devices"].items()})
 
     def stale(self) -> list[str]:
         """``group/node`` and ``group/node/device`` of the sessions ended by a DEATH."""
@@ -86,6 +102,7 @@ class SparkplugHost:
         kind = topic.message_type
         if kind in ("NCMD", "DCMD", "STATE"):
             return result
+        self.changed.add(topic.node_key)
         node = self._nodes.get(topic.node_key)
         if kind == "NBIRTH":
             node = self._nodes[topic.node_key] = _Node(seq=payload.seq)
@@ -178,6 +195,16 @@ class SparkplugHost:
                 value=signed(metric.value, datatype),
                 timestamp=metric.timestamp or payload.timestamp,
                 is_historical=metric.is_historical))
+
+
+def _table_data(table: _Table) -> dict:
+    return {"aliases": {str(alias): name for alias, name in table.aliases.items()},
+            "datatypes": table.datatypes, "online": table.online}
+
+
+def _table_of(data: dict) -> _Table:
+    return _Table(aliases={int(alias): name for alias, name in data["aliases"].items()},
+                  datatypes=dict(data["datatypes"]), online=data["online"])
 
 
 def _bd_seq(payload: Payload) -> int | None:
