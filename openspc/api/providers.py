@@ -31,6 +31,12 @@ class TagProviderStatus(Schema):
     error_message = fields.String(allow_none=True)
 
 
+class BufferedSubgroup(Schema):
+    characteristic_id = fields.Integer()
+    values = fields.Integer()
+    since = DateTime()
+
+
 class BrokerIngestStatus(Schema):
     """Extension (ours): what each broker's listener counted."""
 
@@ -40,6 +46,7 @@ class BrokerIngestStatus(Schema):
     listener = fields.String(allow_none=True)
     last_message_time = DateTime(allow_none=True)
     counters = fields.Dict()
+    buffered_subgroups = fields.List(fields.Nested(BufferedSubgroup))
 
 
 class ProviderStatus(Schema):

@@ -6,8 +6,9 @@ restart and refresh ask every listener to reload its configuration (the generati
 ``listener_config``), which keeps buffered partial subgroups (the reference discarded them,
 integration.md §11.2 G-8).
 
-Extension (ours): ``brokers``, per broker the listener's counters (messages, samples,
-refusals per reason), rates, stale Sparkplug nodes and buffered partial subgroups.
+Extension (ours): ``brokers``, per broker the listener's counters since it took the broker
+(messages, samples, duplicates, refusals per reason, stale Sparkplug nodes) and the buffered
+partial subgroups (characteristic, values held, since when).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 
 from openspc.errors import ServiceUnavailable
 from openspc.extensions import db
-from openspc.models import MqttBroker
+from openspc.models import MqttBroker, MqttDataSource
+from openspc.models.connectivity import MqttPartialSubgroup
 from openspc.services.brokers import KIND, current_status
 from openspc.services.connection_status import read_statuses
 from openspc.services.listener_config import config_changed
@@ -44,11 +46,13 @@ def provider_status() -> dict[str, Any]:
     statuses = read_statuses(KIND)
     mqtt = current_status()
     names = dict(db.session.execute(sa.select(MqttBroker.id, MqttBroker.name)).all())
+    buffered = _buffered_subgroups()
     brokers = [{
         "broker_id": broker_id, "broker_name": names.get(broker_id),
         "is_connected": status.is_connected, "listener": status.holder,
         "last_message_time": status.last_message_at,
         "counters": status.counters,
+        "buffered_subgroups": buffered.get(broker_id, []),
     } for broker_id, status in sorted(statuses.items()) if broker_id in names]
     return {
         "mqtt": {
@@ -61,6 +65,22 @@ def provider_status() -> dict[str, Any]:
         "tag_provider": _tag_provider(statuses),
         "brokers": brokers,
     }
+
+
+def _buffered_subgroups() -> dict[int, list[dict[str, Any]]]:
+    """Per broker, the partial subgroups its mappings hold: characteristic and value count."""
+    rows = db.session.execute(
+        sa.select(MqttDataSource.broker_id, MqttDataSource.characteristic_id,
+                  MqttPartialSubgroup.readings, MqttPartialSubgroup.opened_at)
+        .join(MqttDataSource, MqttDataSource.id == MqttPartialSubgroup.data_source_id)
+        .order_by(MqttDataSource.characteristic_id)
+    ).all()
+    buffered: dict[int, list[dict[str, Any]]] = {}
+    for broker_id, characteristic_id, readings, opened_at in rows:
+        buffered.setdefault(broker_id, []).append(
+            {"characteristic_id": characteristic_id, "values": len(readings),
+             "since": opened_at})
+    return buffered
 
 
 @transactional

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from openspc.extensions import db
 from openspc.models import DataSource, MqttBroker, OpcuaDataSource, OpcuaServer
+from openspc.models.connectivity import MqttPartialSubgroup
 from openspc.services.connection_status import report_status
 from openspc.services.leases import claim_connections
 from openspc.services.listener_config import config_generation
@@ -143,6 +144,14 @@ def test_provider_status_follows_the_listeners(client, engineer, operator, char,
         "characteristics_count": 1, "samples_processed": 10,
         "last_sample_time": "2027-01-15T08:00:00Z", "error_message": None}
     assert live["brokers"][0]["counters"]["messages"] == 12
+    assert live["brokers"][0]["buffered_subgroups"] == []
+    source_id = db.session.execute(sa.select(DataSource.id)).scalar()
+    db.session.add(MqttPartialSubgroup(data_source_id=source_id, readings=[[1.0, None],
+                                                                           [2.0, None]]))
+    db.session.commit()
+    (held,) = client.get("/api/v1/providers/status",
+                         headers=operator).json["brokers"][0]["buffered_subgroups"]
+    assert (held["characteristic_id"], held["values"]) == (char.id, 2)
     before = config_generation("mqtt")
     refreshed = client.post("/api/v1/providers/tag/refresh", headers=engineer)
     assert refreshed.json == {"message": "Refreshed subscriptions for 1 characteristics",
