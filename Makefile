@@ -13,6 +13,8 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# Sparkplug interoperability tests: pysparkplug's encoders only (its client pins paho 1.x)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'pysparkplug>=0.6'
 	touch $(INSTALLED)
 
 # Applies pending migrations, creates the first admin (password printed once, or taken from

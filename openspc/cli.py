@@ -91,6 +91,10 @@ class WebServer(BaseApplication):
             from openspc.tasks.embedded import start_retention_schedule
 
             start_retention_schedule(app, self.settings.purge_interval_hours)
+        if self.settings.embedded and self.settings.mqtt_listener:
+            from openspc.connectors.mqtt.listener import start_in_background
+
+            start_in_background(app)
         freeze_startup_objects()
         return app
 

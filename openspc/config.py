@@ -92,6 +92,8 @@ class Settings:
     vacuum_schedule: str = "30 3 * * *"
     max_request_bytes: int = 2 * 1024 * 1024
     refresh_reuse_seconds: float = 10.0
+    sparkplug_host_id: str = ""
+    mqtt_listener: bool = True
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -27,6 +27,9 @@ RESOURCE_MODULES = (
     "retention",
     "metrics",
     "database_admin",
+    "brokers",
+    "tags",
+    "providers",
 )
 SANDBOX_MODULES = ("devtools",)
 

@@ -11,11 +11,15 @@ from openspc.models.connectivity import (
     DataSource,
     MqttBroker,
     MqttDataSource,
+    MqttDelivery,
+    MqttPartialSubgroup,
     OpcuaDataSource,
     OpcuaServer,
+    SparkplugNodeState,
 )
 from openspc.models.hierarchy import Hierarchy
 from openspc.models.lease import MaintenanceLease
+from openspc.models.listener import ConnectionLease, ConnectionStatus, ListenerConfig
 from openspc.models.outbox import OutboxEvent
 from openspc.models.retention import PurgeHistory, RetentionPolicy
 from openspc.models.sample import Measurement, Sample, SampleEditHistory
@@ -28,4 +32,6 @@ __all__ = [
     "MqttBroker", "MqttDataSource", "OpcuaDataSource", "OpcuaServer", "OutboxEvent", "Plant",
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
     "UserPlantRole", "Violation", "MaintenanceLease",
+    "ConnectionLease", "ConnectionStatus", "ListenerConfig", "MqttDelivery",
+    "MqttPartialSubgroup", "SparkplugNodeState",
 ]

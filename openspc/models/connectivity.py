@@ -117,6 +117,11 @@ class MqttDataSource(DataSource):
     topic: Mapped[str] = mapped_column(sa.String(500))
     metric_name: Mapped[str | None] = mapped_column(sa.String(255))
     trigger_tag: Mapped[str | None] = mapped_column(sa.String(500))
+    # Extensions (ours): where a JSON payload holds the value and the device's timestamp,
+    # and the period of ``on_timer`` (the reference had none: integration.md §11.2 G-6, G-7).
+    value_path: Mapped[str | None] = mapped_column(sa.String(255))
+    timestamp_path: Mapped[str | None] = mapped_column(sa.String(255))
+    timer_ms: Mapped[int | None] = mapped_column(sa.Integer)
 
     __mapper_args__ = {"polymorphic_identity": "mqtt"}
 
@@ -138,3 +143,49 @@ class OpcuaDataSource(DataSource):
     publishing_interval: Mapped[int | None] = mapped_column(sa.Integer)
 
     __mapper_args__ = {"polymorphic_identity": "opcua"}
+
+
+class MqttDelivery(db.Model):
+    """The last committed message of each MQTT packet id of a broker's session: a QoS 1
+    redelivery (DUP, same packet id) whose digest matches was stored already."""
+
+    __tablename__ = "mqtt_delivery"
+
+    broker_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("mqtt_broker.id", ondelete="CASCADE", name="fk_mqtt_delivery_broker_id"),
+        primary_key=True,
+        autoincrement=False)
+    packet_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MqttPartialSubgroup(db.Model):
+    """The values a mapping has buffered towards its next subgroup (``[[value, iso time or
+    null], ...]``), committed with the message that brought them, so a restart loses none."""
+
+    __tablename__ = "mqtt_partial_subgroup"
+
+    data_source_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("data_source.id", ondelete="CASCADE",
+                      name="fk_mqtt_partial_subgroup_source_id"),
+        primary_key=True, autoincrement=False)
+    readings: Mapped[list] = mapped_column(sa.JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SparkplugNodeState(db.Model):
+    """A Sparkplug edge node's host-side session (bdSeq, seq, alias and datatype tables of the
+    node and its devices, online flags) as of the last committed message, so a restarted
+    listener resolves aliases without waiting for a rebirth."""
+
+    __tablename__ = "sparkplug_node_state"
+
+    broker_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("mqtt_broker.id", ondelete="CASCADE",
+                      name="fk_sparkplug_node_state_broker_id"),
+        primary_key=True, autoincrement=False)
+    group_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    edge_node: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    state: Mapped[dict] = mapped_column(sa.JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -95,7 +95,7 @@ class DryRun:
 def purge_all_plants(wait: float = 0.0) -> list[int]:
     """The scheduled run: every active plant, one after another. A plant that fails is
     logged and recorded, and the next plant still runs. Returns the history row ids."""
-    holder = leases.new_holder()
+    holder = leases.new_holder_id("purge")
     if not leases.acquire(LEASE, holder, LEASE_TTL, wait):
         log.info("purge_skipped_busy")
         return []
@@ -112,7 +112,7 @@ def purge_all_plants(wait: float = 0.0) -> list[int]:
 def purge_plant(plant_id: int, wait: float) -> PurgeHistory:
     """``POST /retention/purge``: one plant, now, waiting up to ``wait`` seconds for a run
     in progress elsewhere to finish (409 past that)."""
-    holder = leases.new_holder()
+    holder = leases.new_holder_id("purge")
     if not leases.acquire(LEASE, holder, LEASE_TTL, wait):
         raise PurgeBusy()
     try:

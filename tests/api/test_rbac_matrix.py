@@ -248,6 +248,27 @@ def _item_error_of_entry_batch(body: dict[str, Any]) -> str | None:
     return error[len(prefix):]
 
 
+def _broker(w: World, fresh: bool = False) -> int:
+    """A broker at an address that refuses connections at once (port 1): routes that
+    connect answer their "not connected" outcome without waiting."""
+    if fresh or not hasattr(w, "broker_id"):
+        broker_id = w.setup("POST", "/api/v1/brokers/", {"name": w.unique("broker "),
+                                                         "host": "127.0.0.1", "port": 1})["id"]
+        if fresh:
+            return broker_id
+        w.broker_id = broker_id
+    return w.broker_id
+
+
+def _mapped_characteristic(w: World) -> int:
+    char_id = w.fresh_characteristic("A")
+    w.setup("POST", "/api/v1/tags/map", {"characteristic_id": char_id, "broker_id": _broker(w),
+                                         "mqtt_topic": "plant/a"})
+    return char_id
+
+
+B = "/api/v1/brokers"
+
 C = "/api/v1/characteristics"
 R = "/api/v1/retention"
 FOREVER = {"retention_type": "forever"}
@@ -456,6 +477,55 @@ ROUTES = (
           ("backup_get", "GET", "backups/none.db", None, 404),
           ("vacuum", "POST", "vacuum", None, 200),
           ("migrations", "GET", "migrations", None, 200))),
+    # §12 brokers: reads by any user, writes engineer, delete admin (at any plant)
+    Route("brokers.list", "GET", LOGIN, None, 200, lambda w, p: (f"{B}/", None), on_plant=False),
+    Route("brokers.create", "POST", ANY, "engineer", 201, lambda w, p: (
+        f"{B}/", {"name": w.unique("broker "), "host": "127.0.0.1"}), on_plant=False),
+    Route("brokers.all_status", "GET", LOGIN, None, 200,
+          lambda w, p: (f"{B}/all/status", None), on_plant=False),
+    Route("brokers.current_status", "GET", LOGIN, None, 200,
+          lambda w, p: (f"{B}/current/status", None), on_plant=False),
+    Route("brokers.disconnect", "POST", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/disconnect", None), on_plant=False),
+    Route("brokers.test", "POST", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/test", {"host": "127.0.0.1", "port": 1}), on_plant=False),
+    Route("brokers.get", "GET", LOGIN, None, 200,
+          lambda w, p: (f"{B}/{_broker(w)}", None), on_plant=False),
+    Route("brokers.update", "PATCH", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/{_broker(w)}", {"keepalive": 30}), on_plant=False),
+    Route("brokers.delete", "DELETE", ANY, "admin", 204,
+          lambda w, p: (f"{B}/{_broker(w, fresh=True)}", None), on_plant=False),
+    Route("brokers.activate", "POST", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/{_broker(w)}/activate", None), on_plant=False),
+    Route("brokers.status", "GET", LOGIN, None, 200,
+          lambda w, p: (f"{B}/{_broker(w)}/status", None), on_plant=False),
+    Route("brokers.connect", "POST", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/{_broker(w)}/connect", None), on_plant=False),
+    Route("brokers.discover", "POST", ANY, "engineer", 400,
+          lambda w, p: (f"{B}/{_broker(w)}/discover", None), on_plant=False),
+    Route("brokers.stop_discover", "DELETE", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/{_broker(w)}/discover", None), on_plant=False),
+    Route("brokers.topics", "GET", ANY, "engineer", 200,
+          lambda w, p: (f"{B}/{_broker(w)}/topics", None), on_plant=False),
+    # §13 tags: engineer at any plant
+    Route("tags.mappings", "GET", ANY, "engineer", 200,
+          lambda w, p: ("/api/v1/tags/mappings", None), on_plant=False),
+    Route("tags.map", "POST", ANY, "engineer", 200, lambda w, p: (
+        "/api/v1/tags/map", {"characteristic_id": w.fresh_characteristic("A"),
+                             "broker_id": _broker(w), "mqtt_topic": "plant/b"}),
+          on_plant=False),
+    Route("tags.unmap", "DELETE", ANY, "engineer", 204,
+          lambda w, p: (f"/api/v1/tags/map/{_mapped_characteristic(w)}", None), on_plant=False),
+    Route("tags.preview", "POST", ANY, "engineer", 400, lambda w, p: (
+        "/api/v1/tags/preview", {"broker_id": _broker(w), "topic": "a", "duration_seconds": 1}),
+          on_plant=False),
+    # §15 providers (no listener runs here: restart and refresh answer 503)
+    Route("providers.status", "GET", LOGIN, None, 200,
+          lambda w, p: ("/api/v1/providers/status", None), on_plant=False),
+    Route("providers.restart", "POST", ANY, "engineer", 503,
+          lambda w, p: ("/api/v1/providers/tag/restart", None), on_plant=False),
+    Route("providers.refresh", "POST", ANY, "engineer", 503,
+          lambda w, p: ("/api/v1/providers/tag/refresh", None), on_plant=False),
 )
 
 

@@ -1,0 +1,2 @@
+"""MQTT and Sparkplug B: client construction, codecs (payloads, sparkplug), discovery and
+preview connections. Nothing here touches the database."""
