@@ -21,6 +21,7 @@ RESOURCE_MODULES = (
     "samples",
     "data_entry",
     "violations",
+    "opcua_servers",
 )
 
 
