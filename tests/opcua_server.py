@@ -103,10 +103,11 @@ async def build(port: int, cert_dir: Path) -> tuple[Server, int]:
     return server, ns
 
 
-async def write(server: Server, name: str, value: float,
-                status: ua.StatusCode | None = None, source: datetime | None = None) -> None:
+async def write(server: Server, name: str, value: object,
+                status: ua.StatusCode | None = None, source: datetime | None = None,
+                kind: ua.VariantType = ua.VariantType.Double) -> None:
     """Set a variable from inside the server, with its quality and source timestamp."""
-    data = ua.DataValue(ua.Variant(value, ua.VariantType.Double),
+    data = ua.DataValue(ua.Variant(value, kind),
                         StatusCode=status or ua.StatusCode(ua.StatusCodes.Good),
                         SourceTimestamp=source or datetime.now(UTC),
                         ServerTimestamp=datetime.now(UTC))
@@ -137,9 +138,10 @@ class ServerThread:
     def call(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def write(self, name: str, value: float, status: ua.StatusCode | None = None,
-              source: datetime | None = None) -> None:
-        self.call(write(self.server, name, value, status, source))
+    def write(self, name: str, value: object, status: ua.StatusCode | None = None,
+              source: datetime | None = None,
+              kind: ua.VariantType = ua.VariantType.Double) -> None:
+        self.call(write(self.server, name, value, status, source, kind))
 
     def stop(self) -> None:
         if self.server is not None:
