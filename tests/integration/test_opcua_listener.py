@@ -26,7 +26,7 @@ from openspc.models import Sample, SubgroupBuffer, Violation
 from openspc.services.leases import lease_holders
 from openspc.services.opcua_listener import OpcuaListener
 from tests.integration.processes import stop_process
-from tests.opcua_server import ServerThread, free_port
+from tests.opcua_server import PASSWORD, USER, ServerThread, free_port
 
 BASE = "/api/v1/opcua-servers"
 ROOT = Path(__file__).resolve().parents[2]
@@ -304,3 +304,26 @@ def test_a_killed_listener_process_is_replaced_and_resumes(client, admin, factor
     values = [measurements(s) for s in samples_of(chart.id) if s.timestamp > start_time]
     assert values == [[11.0], [12.0]]
     assert status(client, admin, server_id)["is_connected"] is False
+
+
+def test_a_signed_session_with_a_user_delivers_and_a_wrong_password_is_reported(
+        client, admin, factory, opcua):
+    chart = factory.characteristic()
+    secured = add_server(client, admin, opcua.url, name="secured",
+                         security_policy="Basic256Sha256", security_mode="Sign",
+                         auth_mode="username_password", username=USER, password=PASSWORD,
+                         publishing_interval=100)
+    refused = add_server(client, admin, opcua.url, name="wrong password",
+                         auth_mode="username_password", username=USER, password="nope")
+    map_node(client, admin, chart.id, secured, "ns=2;s=Line1.Pressure")
+    with ListenerThread(client.application):
+        wait_for(lambda: samples_of(chart.id), what="current value over the signed session")
+        opcua.write("Line1.Pressure", 3.25, kind=ua.VariantType.Float)
+        wait_for(lambda: any(measurements(s) == [3.25] for s in samples_of(chart.id)),
+                 what="value over the signed session")
+        error = wait_for(lambda: status(client, admin, refused)["error_message"]
+                         not in (None, "Server is not connected", "Connecting")
+                         and status(client, admin, refused)["error_message"],
+                         what="refusal reported")
+    assert "BadUserAccessDenied" in error
+    assert status(client, admin, refused)["is_connected"] is False
