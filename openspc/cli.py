@@ -86,6 +86,10 @@ class WebServer(BaseApplication):
         from openspc import freeze_startup_objects
 
         app = _app(self.settings)
+        if self.settings.embedded:
+            from openspc.services.opcua_listener import start_embedded
+
+            start_embedded(app)
         freeze_startup_objects()
         return app
 

@@ -22,6 +22,7 @@ current value again, which must not become a second sample.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
 from collections import Counter, deque
@@ -265,7 +266,8 @@ class OpcuaListener:
                 outcome = subgroups.assemble(KIND, pairs)
                 counters = self.counters.setdefault(server_id, ServerCounters())
                 counters.samples += outcome.samples
-                counters.refused["ingest"] += outcome.refused
+                if outcome.refused:
+                    counters.refused["ingest"] += outcome.refused
         except Exception:
             self.readings.extendleft(reversed(batch))
             self.newest = newest_before
@@ -345,3 +347,19 @@ class OpcuaListener:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         log.info("opcua_listener_stopped", holder=self.holder)
+
+
+def start_embedded(app: Flask) -> threading.Event:
+    """Run the listener in a daemon thread of this process (``openspc serve`` in the
+    embedded mode); it stops, stores what it received and releases its servers at exit."""
+    stop = threading.Event()
+    thread = threading.Thread(target=OpcuaListener(app).run, args=(stop,),
+                              name="opcua-listener", daemon=True)
+    thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join(10)
+
+    atexit.register(finish)
+    return stop
