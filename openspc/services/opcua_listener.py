@@ -61,6 +61,9 @@ CLAIM_SECONDS = DEFAULT_TTL / 3
 STATUS_SECONDS = 2.0
 PARTIAL_CHECK_SECONDS = 5.0
 MAX_BATCH = 5000
+INGEST_SECONDS = 0.5
+"""Values are stored at least this often: a batch per tick would evaluate each
+characteristic once per handful of values."""
 RETRY_SECONDS = 1.0
 UNMAPPED, DUPLICATE = "unmapped", "duplicate"
 
@@ -191,7 +194,8 @@ class OpcuaListener:
                 self._due.pop("claim", None)
         if self._due_now("claim", CLAIM_SECONDS):
             self._claim()
-        self.ingest()
+        if len(self.readings) >= MAX_BATCH or self._due_now("ingest", INGEST_SECONDS):
+            self.ingest()
         if self._due_now("partial", PARTIAL_CHECK_SECONDS):
             self._flush_partial()
         if self._due_now("status", STATUS_SECONDS):

@@ -19,6 +19,10 @@ from asyncua import Client, ua
 from asyncua.crypto import security_policies
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+WATCHDOG_SECONDS = 5.0
+"""Keep-alive probe period and timeout (the reference's watchdog interval). asyncua's 1 s
+made a busy server look dead: under load the probe's read took longer, and each false loss
+re-created the subscriptions and dropped what they held."""
 APPLICATION_URI = "urn:openspc:opcua-client"
 SERVER_NODE = ua.NodeId(ua.ObjectIds.Server)
 
@@ -52,7 +56,8 @@ async def build_client(settings: ServerSettings, data_dir: str | Path,
                        timeout: float = CONNECT_TIMEOUT_SECONDS, *,
                        auto_reconnect: bool = False) -> Client:
     """A configured, not yet connected client."""
-    client = Client(settings.endpoint_url, timeout=timeout, auto_reconnect=auto_reconnect)
+    client = Client(settings.endpoint_url, timeout=timeout, auto_reconnect=auto_reconnect,
+                    watchdog_intervall=WATCHDOG_SECONDS)
     client.application_uri = APPLICATION_URI
     client.name = client.description = "OpenSPC"
     client.session_timeout = settings.session_timeout

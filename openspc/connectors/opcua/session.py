@@ -47,9 +47,10 @@ class MonitoredNode:
     publishing_interval: int
 
     def queue_size(self) -> int:
-        """Samples taken between two publishes, plus slack for a late publish."""
+        """Ten times the samples taken between two publishes: a busy server publishes late
+        (measured: with 2 x, 7 % of a 10 ms stream was dropped under load)."""
         per_publish = math.ceil(self.publishing_interval / max(self.sampling_interval, 1))
-        return min(MAX_QUEUE_SIZE, max(1, per_publish * 2))
+        return min(MAX_QUEUE_SIZE, max(10, per_publish * 10))
 
 
 @dataclass
