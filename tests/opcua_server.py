@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -159,9 +160,32 @@ def running_server(cert_dir: Path) -> Iterator[ServerThread]:
         server.stop()
 
 
+def monitored_items(server: Server) -> list[list]:
+    """``[node id, queue size, data-change trigger]`` of every monitored item the server
+    holds. asyncua's server keeps no sampling interval (it reports every write), so the queue
+    size a client derived from it is what shows which interval the client asked for."""
+    items = []
+    for subscription in server.iserver.subscription_service.subscriptions.values():
+        for item in subscription.monitored_item_srv._monitored_items.values():
+            trigger = getattr(item.filter, "Trigger", None)
+            items.append([item.read_value_id.NodeId.to_string(), item.queue_size,
+                          trigger.name if trigger is not None else None])
+    return sorted(items)
+
+
+async def _publish_diagnostics(server: Server, ns: int) -> None:
+    """Process mode: the monitored items, as JSON in ``Diagnostics.MonitoredItems``."""
+    node = await server.nodes.objects.add_variable(
+        ua.NodeId("Diagnostics.MonitoredItems", ns), ua.QualifiedName("MonitoredItems", ns), "[]")
+    while True:
+        await node.write_value(json.dumps(monitored_items(server)))
+        await asyncio.sleep(0.2)
+
+
 async def _serve(port: int, cert_dir: Path, stream_ms: int) -> None:
-    server, _ = await build(port, cert_dir)
+    server, ns = await build(port, cert_dir)
     async with server:
+        asyncio.get_running_loop().create_task(_publish_diagnostics(server, ns))
         print("ready", flush=True)
         if not stream_ms:
             await asyncio.Event().wait()

@@ -7,6 +7,8 @@ and the status routes show.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from asyncua import ua
+from asyncua import Client, ua
 
 from openspc.extensions import db
 from openspc.models import Sample, SubgroupBuffer, Violation
@@ -230,6 +232,15 @@ def streaming(tmp_path) -> Iterator[tuple[ServerProcess, str]]:
         server.kill()
 
 
+def server_monitored_items(url: str) -> list[list]:
+    """What the restarted server holds, read by a client of our own (tests.opcua_server)."""
+    async def read() -> str:
+        async with Client(url) as client:
+            return await client.get_node("ns=2;s=Diagnostics.MonitoredItems").read_value()
+
+    return json.loads(asyncio.run(read()))
+
+
 def stream_values(char_id: int) -> list[float]:
     return [measurements(s)[0] for s in samples_of(char_id)]
 
@@ -256,11 +267,15 @@ def test_the_listener_reconnects_after_a_server_restart(client, admin, factory, 
                  >= 20, timeout=40, what="stream after restart")
         live = wait_for(lambda: (s := status(client, admin, server_id))["is_connected"] and s,
                         what="connected again")
+        items = server_monitored_items(url)
     after = [measurements(s)[0] for s in samples_of(chart.id) if s.timestamp > restarted_at]
     steps = [b - a for a, b in zip(after, after[1:], strict=False)]
     assert steps.count(1.0) >= len(steps) - 1, steps
     assert live["counters"]["reconnects"] >= 1
     assert before >= 10
+    # 20 ms sampling, 100 ms publishing: 5 samples a publish, queue 10 times that; the
+    # server default of 1 s would have asked for 10
+    assert ["ns=2;s=Line1.Stream", 50, "StatusValueTimestamp"] in items, items
 
 
 def test_a_killed_listener_process_is_replaced_and_resumes(client, admin, factory, opcua,
