@@ -58,6 +58,9 @@ log = structlog.get_logger(__name__)
 TICK_SECONDS = 0.05
 CONFIG_POLL_SECONDS = 1.0
 CLAIM_SECONDS = DEFAULT_TTL / 3
+PLAN_RELOAD_SECONDS = 30.0
+"""The plan is also reloaded this often: deleting a characteristic removes its mapping
+without a configuration change."""
 STATUS_SECONDS = 2.0
 PARTIAL_CHECK_SECONDS = 5.0
 MAX_BATCH = 5000
@@ -188,7 +191,7 @@ class OpcuaListener:
     def tick(self) -> None:
         if self._due_now("config", CONFIG_POLL_SECONDS):
             generation = config_generation(KIND)
-            if generation != self.generation:
+            if generation != self.generation or self._due_now("reload", PLAN_RELOAD_SECONDS):
                 self.plan = load_plan()
                 self.generation = generation
                 self._due.pop("claim", None)
