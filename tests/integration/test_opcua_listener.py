@@ -342,3 +342,21 @@ def test_a_signed_session_with_a_user_delivers_and_a_wrong_password_is_reported(
                          what="refusal reported")
     assert "BadUserAccessDenied" in error
     assert status(client, admin, refused)["is_connected"] is False
+
+
+def test_two_listeners_never_subscribe_the_same_server(client, admin, factory, opcua):
+    chart = factory.characteristic()
+    server_id = add_server(client, admin, opcua.url, publishing_interval=100)
+    map_node(client, admin, chart.id, server_id, "ns=2;s=Line1.Pressure")
+    with ListenerThread(client.application) as first, \
+            ListenerThread(client.application) as second:
+        wait_for(lambda: samples_of(chart.id), what="current value")
+        time.sleep(2 * 10 / 3)  # two claim rounds of each listener
+        owners = [listener for listener in (first, second) if listener.sessions]
+        assert len(owners) == 1
+        source = datetime.now(UTC) + timedelta(seconds=1)
+        opcua.write("Line1.Pressure", 4.5, source=source, kind=ua.VariantType.Float)
+        wait_for(lambda: any(measurements(s) == [4.5] for s in samples_of(chart.id)),
+                 what="value")
+        time.sleep(1)
+    assert [measurements(s) for s in samples_of(chart.id)] == [[1.5], [4.5]]
