@@ -30,6 +30,7 @@ RESOURCE_MODULES = (
     "brokers",
     "tags",
     "providers",
+    "opcua_servers",
 )
 SANDBOX_MODULES = ("devtools",)
 

@@ -1,0 +1,1 @@
+"""OPC-UA on asyncua: client settings, browsing, and the subscription session."""
