@@ -69,6 +69,7 @@ def provider_status():
 
 @blp.route("/tag/restart", methods=["POST"])
 @require_role("engineer")
+@blp.doc(responses={"503": {"$ref": "#/components/responses/DEFAULT_ERROR"}})
 @blp.response(200, TagProviderStatus)
 def restart_tag_provider():
     return service.restart_tag_provider()
@@ -76,6 +77,7 @@ def restart_tag_provider():
 
 @blp.route("/tag/refresh", methods=["POST"])
 @require_role("engineer")
+@blp.doc(responses={"503": {"$ref": "#/components/responses/DEFAULT_ERROR"}})
 @blp.response(200, RefreshResponse)
 def refresh_tag_provider():
     return service.refresh_tag_provider()
