@@ -88,11 +88,9 @@ class WebServer(BaseApplication):
 
         app = _app(self.settings)
         if self.settings.embedded:
-            from openspc.services.opcua_listener import start_embedded
             from openspc.tasks.embedded import start_retention_schedule
 
             start_retention_schedule(app, self.settings.purge_interval_hours)
-            start_embedded(app)
         if self.settings.embedded and self.settings.mqtt_listener:
             from openspc.connectors.mqtt.listener import start_in_background
 

@@ -30,7 +30,6 @@ RESOURCE_MODULES = (
     "brokers",
     "tags",
     "providers",
-    "opcua_servers",
 )
 SANDBOX_MODULES = ("devtools",)
 

@@ -23,7 +23,6 @@ from openspc.models.listener import ConnectionLease, ConnectionStatus, ListenerC
 from openspc.models.outbox import OutboxEvent
 from openspc.models.retention import PurgeHistory, RetentionPolicy
 from openspc.models.sample import Measurement, Sample, SampleEditHistory
-from openspc.models.subgroup_buffer import SubgroupBuffer
 from openspc.models.tenancy import ApiKey, Plant, RefreshToken, User, UserPlantRole
 from openspc.models.violation import Violation
 
@@ -34,5 +33,5 @@ __all__ = [
     "PurgeHistory", "RefreshToken", "RetentionPolicy", "Sample", "SampleEditHistory", "User",
     "UserPlantRole", "Violation", "MaintenanceLease",
     "ConnectionLease", "ConnectionStatus", "ListenerConfig", "MqttDelivery",
-    "MqttPartialSubgroup", "SparkplugNodeState", "SubgroupBuffer",
+    "MqttPartialSubgroup", "SparkplugNodeState",
 ]

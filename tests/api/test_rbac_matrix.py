@@ -268,30 +268,6 @@ def _mapped_characteristic(w: World) -> int:
 
 
 B = "/api/v1/brokers"
-OPCUA = "/api/v1/opcua-servers"
-UNREACHABLE_OPCUA = "opc.tcp://127.0.0.1:1/"
-
-
-def _fresh_opcua_server(w: World) -> int:
-    """An OPC-UA server nobody listens to: live calls fail fast and answer as specified."""
-    return w.setup("POST", f"{OPCUA}/", {"name": w.unique("opcua "),
-                                         "endpoint_url": UNREACHABLE_OPCUA})["id"]
-
-
-def _opcua_server(w: World) -> int:
-    if not hasattr(w, "opcua_server"):
-        w.opcua_server = _fresh_opcua_server(w)
-    return w.opcua_server
-
-
-def _opcua_mapping(w: World, plant: str) -> dict[str, Any]:
-    return {"characteristic_id": w.fresh_characteristic(plant), "server_id": _opcua_server(w),
-            "node_id": "ns=2;s=Line1.Temperature"}
-
-
-def _fresh_opcua_mapping(w: World, plant: str) -> int:
-    return w.setup("POST", f"{OPCUA}/map", _opcua_mapping(w, plant))["characteristic_id"]
-
 
 C = "/api/v1/characteristics"
 R = "/api/v1/retention"
@@ -550,40 +526,6 @@ ROUTES = (
           lambda w, p: ("/api/v1/providers/tag/restart", None), on_plant=False),
     Route("providers.refresh", "POST", ANY, "engineer", 503,
           lambda w, p: ("/api/v1/providers/tag/refresh", None), on_plant=False),
-    # §14 opcua-servers (the servers belong to no plant's objects), and our node mappings
-    Route("opcua_servers.list_servers", "GET", LOGIN, None, 200,
-          lambda w, p: (f"{OPCUA}/", None), on_plant=False),
-    Route("opcua_servers.create_server", "POST", ANY, "engineer", 201, lambda w, p: (
-        f"{OPCUA}/", {"name": w.unique("opcua "), "endpoint_url": UNREACHABLE_OPCUA}),
-          on_plant=False),
-    Route("opcua_servers.test_server", "POST", ANY, "engineer", 200, lambda w, p: (
-        f"{OPCUA}/test", {"endpoint_url": UNREACHABLE_OPCUA, "timeout": 1}), on_plant=False),
-    Route("opcua_servers.all_statuses", "GET", LOGIN, None, 200,
-          lambda w, p: (f"{OPCUA}/all/status", None), on_plant=False),
-    Route("opcua_servers.get_server", "GET", LOGIN, None, 200,
-          lambda w, p: (f"{OPCUA}/{_opcua_server(w)}", None), on_plant=False),
-    Route("opcua_servers.update_server", "PATCH", ANY, "engineer", 200, lambda w, p: (
-        f"{OPCUA}/{_opcua_server(w)}", {"sampling_interval": 100}), on_plant=False),
-    Route("opcua_servers.delete_server", "DELETE", ANY, "admin", 204,
-          lambda w, p: (f"{OPCUA}/{_fresh_opcua_server(w)}", None), on_plant=False),
-    Route("opcua_servers.connect_server", "POST", ANY, "engineer", 200,
-          lambda w, p: (f"{OPCUA}/{_opcua_server(w)}/connect", None), on_plant=False),
-    Route("opcua_servers.disconnect_server", "POST", ANY, "engineer", 200,
-          lambda w, p: (f"{OPCUA}/{_opcua_server(w)}/disconnect", None), on_plant=False),
-    Route("opcua_servers.server_status", "GET", LOGIN, None, 200,
-          lambda w, p: (f"{OPCUA}/{_opcua_server(w)}/status", None), on_plant=False),
-    Route("opcua_servers.browse", "GET", ANY, "engineer", 400,
-          lambda w, p: (f"{OPCUA}/{_opcua_server(w)}/browse", None), on_plant=False),
-    Route("opcua_servers.read_value", "GET", ANY, "engineer", 400, lambda w, p: (
-        f"{OPCUA}/{_opcua_server(w)}/browse/value?node_id=i=2253", None), on_plant=False),
-    Route("opcua_servers.read_value_alias", "GET", ANY, "engineer", 400, lambda w, p: (
-        f"{OPCUA}/{_opcua_server(w)}/read?node_id=i=2253", None), on_plant=False),
-    Route("opcua_servers.list_mappings", "GET", ANY, "engineer", 200,
-          lambda w, p: (f"{OPCUA}/mappings", None), on_plant=False),
-    Route("opcua_servers.map_node", "POST", BOTH, "engineer", 200,
-          lambda w, p: (f"{OPCUA}/map", _opcua_mapping(w, p))),
-    Route("opcua_servers.unmap", "DELETE", BOTH, "engineer", 204,
-          lambda w, p: (f"{OPCUA}/map/{_fresh_opcua_mapping(w, p)}", None)),
 )
 
 

@@ -1,1 +1,0 @@
-"""OPC-UA on asyncua: client settings, browsing, and the subscription session."""
