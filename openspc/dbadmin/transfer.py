@@ -26,9 +26,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from openspc.dbadmin.connection import dialect_of
 
-# Rows the migrations write into a new database (the default plant); a fresh target's copies
-# are replaced by the source's.
-SEEDED_TABLES = ("plant",)
+# Rows the migrations write into a new database (the default plant, the listeners' config
+# generations); a fresh target's copies are replaced by the source's.
+SEEDED_TABLES = ("plant", "listener_config")
 # Tables that hold the data people care about: a target where any has rows is not fresh.
 DATA_TABLES = ("user", "characteristic", "sample")
 
