@@ -90,6 +90,11 @@ def _claim_one(kind: str, target_id: int, holder: str, ttl: float) -> bool:
     except IntegrityError:
         db.session.rollback()
         return False
+    except OperationalError as error:
+        db.session.rollback()
+        if _deadlock(error):
+            return False
+        raise
     except Exception:
         db.session.rollback()
         raise
